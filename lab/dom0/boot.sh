@@ -1,0 +1,47 @@
+#!/bin/sh
+# dom0 start-up in the lab: mounts, Xen modules, xenstored, xenconsoled, network; prints phase marks on the console.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin
+mark() { echo "LIGHTVM-LAB: $* uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/console; }
+fail() { mark "FAILED: $*"; exit 1; }
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm /run/xen /run/xenstored /run/lock /var/lib/xen/dump
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/xen /run/xenstored /run/lock /run/lightvm
+mark "dom0 init"
+
+while read -r mod; do
+  insmod "$mod" 2>/tmp/insmod.err || grep -q 'File exists' /tmp/insmod.err || echo "insmod $mod: $(cat /tmp/insmod.err)" > /dev/console
+done < /etc/lightvm/modules
+mount -t xenfs xenfs /proc/xen || fail "cannot mount xenfs"
+grep -q control_d /proc/xen/capabilities || fail "not running as Xen's control domain"
+mark "modules loaded"
+
+XENSTORED_ROOTDIR=/var/lib/xenstored oxenstored --pid-file /run/xen/xenstored.pid || fail "oxenstored did not start"
+i=0
+until xenstore-read -s / >/dev/null 2>&1; do
+  i=$((i + 1)); [ $i -gt 600 ] && fail "xenstored did not answer"
+  sleep 0.1
+done
+xen-init-dom0 > /var/log/xen/xen-init-dom0.log 2>&1 || fail "xen-init-dom0: $(tail -1 /var/log/xen/xen-init-dom0.log)"
+xenconsoled --pid-file=/run/xen/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console || fail "xenconsoled did not start"
+mark "xenstored and xenconsoled up"
+
+hostname lab
+ip link set lo up
+ifc=$(for d in /sys/class/net/*; do n=${d##*/}; [ "$n" != lo ] && [ -e "$d/device" ] && echo "$n"; done | head -1)
+if [ -n "$ifc" ]; then
+  ip link set "$ifc" up && ip addr add 10.0.2.15/24 dev "$ifc" && ip route add default via 10.0.2.2
+  mark "network up on $ifc"
+else
+  mark "FAILED: no network interface (the host cannot reach the agent)"
+fi
+
+mkdir -p /mnt/share
+if grep -q lightvm.share /proc/cmdline; then
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share /mnt/share && mark "share mounted"
+fi
+mark "boot done"
