@@ -184,6 +184,8 @@ export function baseManifest(kernel: HostKernel, dom0Dir: string): Manifest {
   // Real binaries first: busybox applets below only fill the names still free.
   addElf(m, process.execPath, '/usr/bin/node');
   addElf(m, '/bin/bash', '/bin/bash');
+  // busybox has no `script`: util-linux's gives `lab shell` a pseudo-terminal in dom0.
+  addElf(m, '/usr/bin/script');
   for (const name of fs.readdirSync(XEN_BIN_DIR).sort()) {
     const p = path.join(XEN_BIN_DIR, name);
     if (!isElf(p)) continue;

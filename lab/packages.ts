@@ -14,6 +14,7 @@ export const LAB_PACKAGES: readonly LabPackage[] = [
   { name: 'linux-image-amd64', why: "dom0's kernel and its Xen back-end modules" },
   { name: 'busybox-static', why: "dom0's shell and userland" },
   { name: 'bash', why: "Xen's hotplug scripts in dom0 need bash" },
+  { name: 'bsdutils', why: '`script`, which gives `lab shell` a terminal in dom0' },
   { name: 'kmod', why: 'resolves kernel module dependencies for the dom0 image' },
   { name: 'make', why: 'builds the guests' },
   { name: 'gcc', why: 'builds the guests' },
