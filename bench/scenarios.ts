@@ -1,0 +1,69 @@
+// The benchmark scenarios: each runs in the lab and returns samples; quick and full modes differ only in sizes.
+import type { Lab } from '../lab/lab.js';
+import { DOM0_PROJECT_DIR } from '../lab/image.js';
+import type { HostProps, Sample } from './record.js';
+
+export interface ScenarioOptions { full: boolean; reps?: number; counts?: number[]; progress(line: string): void }
+
+export interface Scenario {
+  name: string;
+  description: string;
+  /** Memory the lab needs for the largest size of this scenario, MiB. */
+  memoryMiB(o: ScenarioOptions): number;
+  run(lab: Lab, host: HostProps, o: ScenarioOptions): Promise<Sample[]>;
+}
+
+const NOOP = `${DOM0_PROJECT_DIR}/guests/noop/noop`;
+
+function countsOf(o: ScenarioOptions): number[] {
+  return o.counts ?? (o.full ? [0, 10, 50, 100] : [0, 10]);
+}
+
+/** Runs a dom0-side script that prints JSON lines: {kind:"sample"|"progress", ...}. */
+async function runDom0Script(lab: Lab, script: string, args: string[], o: ScenarioOptions, onSample: (s: Record<string, unknown>) => void): Promise<void> {
+  let partial = '';
+  const r = await lab.run(['node', `${DOM0_PROJECT_DIR}/dist/bench/dom0/${script}`, ...args], {
+    onStdout: (b) => {
+      const lines = (partial + b.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) {
+        if (!l.trim()) continue;
+        const m = JSON.parse(l) as Record<string, unknown>;
+        if (m.kind === 'progress') o.progress(String(m.message));
+        else if (m.kind === 'sample') onSample(m);
+      }
+    },
+  });
+  if (r.code !== 0) throw new Error(`${script} failed in dom0 (exit ${r.code}): ${r.stderr.toString().trim()}`);
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'xl-create',
+    description: 'stock xl: time from `xl create` of a noop guest to its ready mark, with N guests already running',
+    memoryMiB: (o) => 1024 /* dom0 */ + 512 /* Xen */ + Math.max(...countsOf(o)) * 6 + 256,
+    async run(lab, host, o) {
+      const samples: Sample[] = [];
+      const reps = o.reps ?? (o.full ? 5 : 3);
+      await runDom0Script(lab, 'create-vs-running.js',
+        ['--tool', 'xl', '--counts', countsOf(o).join(','), '--reps', String(reps), '--kernel', NOOP, '--memory', '4', '--prefix', 'bench'], o,
+        (m) => {
+          samples.push({
+            scenario: 'xl-create', metric: String(m.metric), value: Number(m.value), unit: 'ms', host, at: new Date().toISOString(),
+            parameters: { tool: 'xl', guest: 'noop', memoryMiB: 4, running: Number(m.running), rep: Number(m.rep) },
+          });
+          if (m.metric === 'create-to-ready') o.progress(`N=${m.running} rep ${Number(m.rep) + 1}/${reps}: ${Number(m.value).toFixed(0)} ms`);
+        });
+      return samples;
+    },
+  },
+];
+
+export function findScenarios(names: readonly string[] | undefined): Scenario[] {
+  if (!names || names.length === 0) return [...SCENARIOS];
+  return names.map((n) => {
+    const s = SCENARIOS.find((x) => x.name === n);
+    if (!s) throw new RangeError(`unknown scenario "${n}"; known: ${SCENARIOS.map((x) => x.name).join(', ')}`);
+    return s;
+  });
+}
