@@ -10,7 +10,7 @@ export const QEMU = '/usr/bin/qemu-system-x86_64';
 
 export interface BootFiles { xen: string; kernel: string; image: string; serialLog: string; qemuLog: string; shareDir?: string }
 
-/** QEMU's multiboot loader splits module lists at commas: a comma inside arguments is written twice. */
+/** QEMU's multiboot loader splits module lists at commas: a comma inside a path or arguments is written twice. */
 export function escapeModuleArgs(args: string): string {
   return args.replaceAll(',', ',,');
 }
@@ -41,7 +41,7 @@ export function qemuArgs(cfg: LabConfig, files: BootFiles, ports: HostPorts): st
     '-accel', 'tcg,thread=multi', '-cpu', 'max,-smap',
     '-m', String(cfg.memoryMiB), '-smp', String(cfg.cpus),
     '-kernel', files.xen, '-append', xenCommandLine(cfg),
-    '-initrd', `${files.kernel} ${escapeModuleArgs(dom0CommandLine(!!files.shareDir))},${files.image}`,
+    '-initrd', `${escapeModuleArgs(files.kernel)} ${escapeModuleArgs(dom0CommandLine(!!files.shareDir))},${escapeModuleArgs(files.image)}`,
     '-serial', `file:${files.serialLog}`,
     // restrict=on: dom0 reaches nothing outside; only the forwarded 127.0.0.1 ports come in.
     '-netdev', `user,id=net0,restrict=on,${fwd.join(',')}`, '-device', 'virtio-net-pci,netdev=net0',
