@@ -72,9 +72,12 @@ export async function writeCpio(out: string, entries: Iterable<Entry>): Promise<
     }
     put(header('TRAILER!!!', 0, 0, 0));
     put(padTo4(bytes));
-  } finally {
+  } catch (err) {
     fs.closeSync(fd);
+    fs.rmSync(out + '.tmp', { force: true });
+    throw err;
   }
+  fs.closeSync(fd);
   fs.renameSync(out + '.tmp', out);
   return { bytes, files };
 }
