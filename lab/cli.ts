@@ -32,7 +32,7 @@ function withMachineOptions<T>(y: Argv<T>) {
     .option('boot-timeout', { type: 'number', describe: 'seconds to wait for dom0', default: DEFAULTS.bootTimeoutSec })
     .option('xen', { type: 'string', describe: "hypervisor image to boot instead of Debian's (e.g. a patched build)" })
     .option('xen-arg', { type: 'string', array: true, describe: 'extra Xen command-line word (repeatable)' })
-    .option('no-install', { type: 'boolean', describe: 'fail instead of installing missing Debian packages' });
+    .option('install', { type: 'boolean', default: true, describe: 'install missing Debian packages (--no-install: fail instead)' });
 }
 
 async function main(): Promise<number> {
@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     .option('port-base', { type: 'number', describe: 'first host port on 127.0.0.1: agent, +1 chaosd API, +2 jitsud DNS', default: DEFAULTS.portBase })
     .command('up', 'build the dom0 image if needed, boot the lab and wait for dom0', (y) => withMachineOptions(y), async (a) => {
       const lab = labFrom(a as Common);
-      await lab.up({ log: say, install: !(a as { 'no-install'?: boolean })['no-install'] });
+      await lab.up({ log: say, install: (a as { install?: boolean }).install !== false });
     })
     .command('down', 'stop the lab (ends QEMU)', (y) => y, async (a) => {
       const lab = labFrom(a as Common);

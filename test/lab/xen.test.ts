@@ -28,3 +28,10 @@ t.test('the agent returns exit codes, stdout and stderr apart', { skip }, async 
   const argv = await lab!.run(['printf', '%s|', 'a b', "c'd"]);
   t.equal(argv.stdout.toString(), "a b|c'd|", 'an argv is passed without a shell');
 });
+
+t.test('dom0 gives the agent a pseudo-terminal, as `lab shell` needs', { skip }, async (t) => {
+  const { runInLab } = await import('../../lab/agent/client.js');
+  const r = await runInLab(lab!.endpoint(), { cmd: 'tty; exit 5', tty: true, timeoutMs: 30_000 });
+  t.match(r.stdout.toString(), /\/dev\/pts\/\d+/, 'the command runs on a pty');
+  t.equal(r.code, 5, 'its exit code crosses the pty');
+});

@@ -121,11 +121,14 @@ t.test('up with a bad option value fails before anything boots', async (tt) => {
   fs.writeFileSync(blocker, '');
   const guarded = { LIGHTVM_LAB_STATE_DIR: path.join(blocker, 'state') };
 
-  const [small, dom0, env] = await Promise.all([
+  const [small, dom0, env, noInstall] = await Promise.all([
     lab(['up', '--memory', '100'], guarded),
     lab(['up', '--memory', '1024', '--dom0-memory', '1024'], guarded),
     lab(['up'], { ...guarded, LIGHTVM_LAB_CPUS: '0' }),
+    lab(['up', '--no-install', '--memory', '100'], guarded),
   ]);
+  tt.equal(noInstall.code, 1, '--no-install is an option of up, not a usage error');
+  tt.match(noInstall.stderr, /^lab: memory \(MiB\) must be/m);
   tt.equal(small.code, 1, '--memory 100: exit 1');
   tt.match(small.stderr, /^lab: memory \(MiB\) must be a whole number from 1024 to \d+, got 100$/m);
   tt.notMatch(small.stderr, /building|booting|installing/, 'nothing was built, booted or installed');
