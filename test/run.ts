@@ -37,6 +37,22 @@ function tap(files: string[], extra: string[], env: NodeJS.ProcessEnv): Promise<
   });
 }
 
+/** Boots (or reuses) the lab; if something else holds the default ports, tries a few other port bases. */
+async function bootSharedLab(first: Lab, use: (l: Lab) => void) {
+  const explicit = process.env.LIGHTVM_LAB_PORT_BASE !== undefined;
+  let lab = first;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await lab.up({ reuse: true, log: (l) => console.log(`# ${l}`) });
+    } catch (err) {
+      if (!(err instanceof LabError) || err.code !== 'EPORTINUSE' || explicit || attempt >= 4) throw err;
+      console.log(`# ${err.message}: trying other ports`);
+      lab = new Lab({ ...lab.config, portBase: lab.config.portBase + 10 });
+      use(lab);
+    }
+  }
+}
+
 async function main(): Promise<number> {
   const total: Counts = { pass: 0, fail: 0, skip: 0 };
   const add = (c: Counts) => { total.pass += c.pass; total.fail += c.fail; total.skip += c.skip; };
@@ -48,11 +64,11 @@ async function main(): Promise<number> {
   }
 
   if (only !== 'unit') {
-    const lab = new Lab({ stateDir: process.env.LIGHTVM_LAB_STATE_DIR });
+    let lab = new Lab({ stateDir: process.env.LIGHTVM_LAB_STATE_DIR });
     let started = false;
     console.log('# lab tests (real Xen in QEMU): one lab boot shared by every file');
     try {
-      const up = await lab.up({ reuse: true, log: (l) => console.log(`# ${l}`) });
+      const up = await bootSharedLab(lab, (l) => { lab = l; });
       started = !up.reused;
       if (up.reused) console.log(`# reusing the lab already running (pid ${up.state.pid})`);
       total.pass++; // the lab booted: itself a test
