@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { LabError } from './errors.js';
-import { hostPorts, resolveConfig, statePaths, type HostPorts, type LabConfig } from './config.js';
+import { hostPorts, PROJECT_ROOT, resolveConfig, statePaths, type HostPorts, type LabConfig } from './config.js';
 import { ensurePackages } from './packages.js';
 import { buildDom0Image, hypervisorImage, type Dom0Image } from './image.js';
 import { checkPortsFree, isLabQemu, sleep, startQemu, stopQemu } from './qemu.js';
@@ -97,7 +97,7 @@ export class Lab {
     }
     const xen = hypervisorImage(this.config.stateDir, this.config.xenImage);
     fs.mkdirSync(this.paths.share, { recursive: true, mode: 0o700 });
-    const files = { xen, kernel: image.kernel.vmlinuz, image: image.file, serialLog: this.paths.serial, qemuLog: this.paths.qemuLog, shareDir: this.paths.share };
+    const files = { xen, kernel: image.kernel.vmlinuz, image: image.file, serialLog: this.paths.serial, qemuLog: this.paths.qemuLog, shareDir: this.paths.share, projectDir: PROJECT_ROOT };
 
     log(`booting Xen (${xen}) with dom0 kernel ${image.kernel.version}, ${this.config.memoryMiB} MiB, ${this.config.cpus} vCPUs`);
     const tBoot = performance.now();

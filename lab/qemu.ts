@@ -8,7 +8,13 @@ import { DOM0_PORTS, type HostPorts, type LabConfig } from './config.js';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
 
-export interface BootFiles { xen: string; kernel: string; image: string; serialLog: string; qemuLog: string; shareDir?: string }
+export interface BootFiles {
+  xen: string; kernel: string; image: string; serialLog: string; qemuLog: string;
+  /** Read-write exchange folder, /mnt/share in dom0. */
+  shareDir?: string;
+  /** This project's tree, read-only at /mnt/project in dom0: fresh builds run there without a reboot. */
+  projectDir?: string;
+}
 
 /** QEMU's multiboot loader splits module lists at commas: a comma inside a path or arguments is written twice. */
 export function escapeModuleArgs(args: string): string {
@@ -46,6 +52,7 @@ export function qemuArgs(cfg: LabConfig, files: BootFiles, ports: HostPorts): st
     // restrict=on: dom0 reaches nothing outside; only the forwarded 127.0.0.1 ports come in.
     '-netdev', `user,id=net0,restrict=on,${fwd.join(',')}`, '-device', 'virtio-net-pci,netdev=net0',
     ...(files.shareDir ? ['-virtfs', `local,path=${files.shareDir.replaceAll(',', ',,')},mount_tag=share,security_model=none,id=share`] : []),
+    ...(files.projectDir ? ['-virtfs', `local,path=${files.projectDir.replaceAll(',', ',,')},mount_tag=project,security_model=none,readonly=on,id=project`] : []),
   ];
 }
 

@@ -40,8 +40,9 @@ else
   mark "FAILED: no network interface (the host cannot reach the agent)"
 fi
 
-mkdir -p /mnt/share
+mkdir -p /mnt/share /mnt/project
 if grep -q lightvm.share /proc/cmdline; then
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share /mnt/share && mark "share mounted"
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro project /mnt/project 2>/dev/null && mark "project mounted read-only"
 fi
 mark "boot done"
