@@ -179,7 +179,8 @@ export function validateDomainConfig(settings: readonly InputSetting[], file: st
       if (XL_ONLY_KEYS.has(s.key)) {
         error('CONFIG_UNKNOWN_KEY', s, `"${s.key}" is an xl.cfg(5) key that lightvm does not support (it runs PV guests with the keys in docs/config.md)`);
       }
-      error('CONFIG_UNKNOWN_KEY', s, `unknown key "${s.key}"${didYouMean(s.key, CONFIG_KEYS)}`);
+      const hint = didYouMean(s.key, CONFIG_KEYS);
+      error('CONFIG_UNKNOWN_KEY', s, `"${s.key}" is not a key lightvm knows${hint === '' ? ' (docs/config.md lists them)' : hint}`);
     }
   }
 
