@@ -141,7 +141,12 @@ export function parseDiskSpec(spec: string, reject: Reject): DiskConfig {
     if (!deprecated && set.get('target') === '' && !set.has('format') && !set.has('vdev') && /^[^:]+:/.test(value)) deprecated = true;
     const order: Slot[] = deprecated ? ['vdev', 'access'] : ['format', 'vdev', 'access'];
     const slot = order.find((s) => !set.has(s));
-    if (slot === undefined) reject('CONFIG_INVALID', `${JSON.stringify(value)} is one positional parameter too many (they are target, format, vdev and access)`);
+    if (slot === undefined) {
+      const they = deprecated
+        ? 'after a deprecated prefix such as "phy:" they are target, vdev and access'
+        : 'they are target, format, vdev and access';
+      reject('CONFIG_INVALID', `${JSON.stringify(value)} is one positional parameter too many (${they})`);
+    }
     set.set(slot, value);
   };
 
@@ -185,6 +190,13 @@ export function parseDiskSpec(spec: string, reject: Reject): DiskConfig {
     return v === undefined || v === '' ? undefined : v;
   };
 
+  const format = value('format') ?? 'raw';
+  if (!(FORMATS as readonly string[]).includes(format)) {
+    // "/img,xvda,w" is the old order without the prefix that selects it; say so, as that is the likely mistake.
+    const old = typeof vbdNumber(format.split(':')[0]) === 'number' ? ' (for the old order target,vdev,access, put a prefix such as "phy:" or "file:" before the target)' : '';
+    reject('CONFIG_INVALID', `format must be one of ${FORMATS.join(', ')}, not ${JSON.stringify(format)}${old}`);
+  }
+
   let vdev = value('vdev');
   let devtype: 'disk' | 'cdrom' = 'disk';
   if (vdev !== undefined && vdev.includes(':')) {
@@ -203,11 +215,6 @@ export function parseDiskSpec(spec: string, reject: Reject): DiskConfig {
   if (vdev === undefined) reject('CONFIG_INVALID', 'vdev is required: say how the guest names the disk, e.g. xvda');
   const vbd = vbdNumber(vdev);
   if (typeof vbd === 'string') reject('CONFIG_INVALID', `vdev ${JSON.stringify(vdev)} is not a virtual device name: ${vbd}`);
-
-  const format = value('format') ?? 'raw';
-  if (!(FORMATS as readonly string[]).includes(format)) {
-    reject('CONFIG_INVALID', `format must be one of ${FORMATS.join(', ')}, not ${JSON.stringify(format)}`);
-  }
 
   const access = value('access');
   let mode: 'r' | 'w' = devtype === 'cdrom' ? 'r' : 'w';
