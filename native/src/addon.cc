@@ -1,0 +1,20 @@
+// Entry point of xen.node: gathers every library's functions on one exports object.
+#include <napi.h>
+
+#include "addon.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  lightvm::InitXc(env, exports);
+  lightvm::InitXenguest(env, exports);
+  lightvm::InitXs(env, exports);
+  lightvm::InitXsWatch(env, exports);
+  lightvm::InitForeign(env, exports);
+  lightvm::InitEvtchn(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(xen, Init)

@@ -1,0 +1,62 @@
+// The library handles: opened lazily, once per process, with a logger that keeps the libraries off stderr.
+#include "handles.h"
+
+#include <cerrno>
+#include <mutex>
+
+namespace lightvm {
+
+namespace {
+
+// The libraries log failures to stderr by default, which would interleave with the daemons' JSON
+// logs. Every failure reaches the caller as an error (errno, and libxc's last message), so the
+// logger drops what it is given.
+void QuietMessage(xentoollog_logger*, xentoollog_level, int, const char*, const char*, va_list) {}
+void QuietProgress(xentoollog_logger*, const char*, const char*, int, unsigned long, unsigned long) {}
+void QuietDestroy(xentoollog_logger*) {}
+xentoollog_logger quiet_logger = {QuietMessage, QuietProgress, QuietDestroy};
+
+// One mutex per handle so that opening one (xs_open may wait on a socket) does not hold up the others.
+template <typename H>
+struct Lazy {
+  std::mutex mu;
+  H* h = nullptr;
+
+  template <typename Open>
+  H* Get(XenError* err, const char* call, Open open) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (h == nullptr) {
+      errno = 0;
+      h = open();
+      if (h == nullptr) err->Set(call, errno);
+    }
+    return h;
+  }
+};
+
+// Never closed: they live as long as the process, and closing them at exit could race a worker
+// thread still inside a call. The kernel releases them when the process ends.
+Lazy<xc_interface> xc;
+Lazy<struct xs_handle> xs;
+Lazy<xenforeignmemory_handle> fmem;
+Lazy<xenevtchn_handle> xce;
+
+}  // namespace
+
+xc_interface* XcHandle(XenError* err) {
+  return xc.Get(err, "xc_interface_open", [] { return xc_interface_open(&quiet_logger, &quiet_logger, 0); });
+}
+
+struct xs_handle* XsHandle(XenError* err) {
+  return xs.Get(err, "xs_open", [] { return xs_open(0); });
+}
+
+xenforeignmemory_handle* ForeignHandle(XenError* err) {
+  return fmem.Get(err, "xenforeignmemory_open", [] { return xenforeignmemory_open(&quiet_logger, 0); });
+}
+
+xenevtchn_handle* EvtchnHandle(XenError* err) {
+  return xce.Get(err, "xenevtchn_open", [] { return xenevtchn_open(&quiet_logger, 0); });
+}
+
+}  // namespace lightvm

@@ -1,0 +1,398 @@
+// libxenctrl: one JS function per call (version, physinfo, domain create/limits/pause/destroy, domain list, event channels).
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "args.h"
+#include "handles.h"
+#include "uuid.h"
+#include "worker.h"
+#include "xenlibs.h"
+
+namespace lightvm {
+
+namespace {
+
+/** A libxenctrl call that returns -1 with errno on failure; resolves with undefined or the call's value. */
+class XcCall : public XenWorker {
+ public:
+  using Fn = std::function<int(xc_interface*)>;
+  XcCall(Napi::Env env, const char* call, int64_t domid, bool returnsValue, Fn fn)
+      : XenWorker(env, call, domid), call_(call), returnsValue_(returnsValue), fn_(std::move(fn)) {}
+
+ private:
+  void Run() override {
+    xc_interface* xch = XcHandle(&err_);
+    if (xch == nullptr) return;
+    errno = 0;
+    value_ = fn_(xch);
+    if (value_ < 0) Fail(call_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    return returnsValue_ ? Napi::Value(Napi::Number::New(env, value_)) : env.Undefined();
+  }
+
+  const char* call_;
+  bool returnsValue_;
+  Fn fn_;
+  int value_ = 0;
+};
+
+Napi::Value Queue(Napi::Env env, const char* call, int64_t domid, XcCall::Fn fn, bool returnsValue = false) {
+  return (new XcCall(env, call, domid, returnsValue, std::move(fn)))->Start();
+}
+
+// ---- host ----
+
+class VersionWorker : public XenWorker {
+ public:
+  explicit VersionWorker(Napi::Env env) : XenWorker(env, "xc_version") {}
+
+ private:
+  void Run() override {
+    xc_interface* xch = XcHandle(&err_);
+    if (xch == nullptr) return;
+    errno = 0;
+    int v = xc_version(xch, XENVER_version, nullptr);
+    if (v < 0) return Fail("xc_version", "XENVER_version");
+    major_ = v >> 16;
+    minor_ = v & 0xffff;
+    // Xen fills fixed-size arrays and may use every byte: strnlen bounds the string to the array.
+    xen_extraversion_t extra;
+    std::memset(extra, 0, sizeof extra);
+    if (xc_version(xch, XENVER_extraversion, &extra) < 0) return Fail("xc_version", "XENVER_extraversion");
+    extra_.assign(extra, strnlen(extra, sizeof extra));
+    std::vector<char> caps(sizeof(xen_capabilities_info_t), 0);
+    if (xc_version(xch, XENVER_capabilities, caps.data()) < 0) return Fail("xc_version", "XENVER_capabilities");
+    caps_.assign(caps.data(), strnlen(caps.data(), caps.size()));
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("major", major_);
+    o.Set("minor", minor_);
+    o.Set("extra", extra_);
+    o.Set("capabilities", caps_);
+    return o;
+  }
+
+  int major_ = 0, minor_ = 0;
+  std::string extra_, caps_;
+};
+
+Napi::Value Version(const Napi::CallbackInfo& info) {
+  return (new VersionWorker(info.Env()))->Start();
+}
+
+class PhysinfoWorker : public XenWorker {
+ public:
+  explicit PhysinfoWorker(Napi::Env env) : XenWorker(env, "xc_physinfo") { std::memset(&pi_, 0, sizeof pi_); }
+
+ private:
+  void Run() override {
+    xc_interface* xch = XcHandle(&err_);
+    if (xch == nullptr) return;
+    errno = 0;
+    if (xc_physinfo(xch, &pi_) < 0) Fail("xc_physinfo");
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("nrCpus", pi_.nr_cpus);
+    o.Set("cpuKHz", pi_.cpu_khz);
+    o.Set("totalPages", static_cast<double>(pi_.total_pages));
+    o.Set("freePages", static_cast<double>(pi_.free_pages));
+    o.Set("scrubPages", static_cast<double>(pi_.scrub_pages));
+    static const struct { uint32_t bit; const char* name; } kCaps[] = {
+        {XEN_SYSCTL_PHYSCAP_hvm, "hvm"},
+        {XEN_SYSCTL_PHYSCAP_pv, "pv"},
+        {XEN_SYSCTL_PHYSCAP_directio, "directio"},
+        {XEN_SYSCTL_PHYSCAP_hap, "hap"},
+        {XEN_SYSCTL_PHYSCAP_shadow, "shadow"},
+        {XEN_SYSCTL_PHYSCAP_iommu_hap_pt_share, "iommu_hap_pt_share"},
+        {XEN_SYSCTL_PHYSCAP_vmtrace, "vmtrace"},
+        {XEN_SYSCTL_PHYSCAP_vpmu, "vpmu"},
+        {XEN_SYSCTL_PHYSCAP_gnttab_v1, "gnttab_v1"},
+        {XEN_SYSCTL_PHYSCAP_gnttab_v2, "gnttab_v2"},
+    };
+    Napi::Array caps = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (const auto& c : kCaps) {
+      if (pi_.capabilities & c.bit) caps.Set(n++, c.name);
+    }
+    o.Set("capabilities", caps);
+    return o;
+  }
+
+  xc_physinfo_t pi_;
+};
+
+Napi::Value Physinfo(const Napi::CallbackInfo& info) {
+  return (new PhysinfoWorker(info.Env()))->Start();
+}
+
+// ---- domain creation and limits ----
+
+class DomainCreateWorker : public XenWorker {
+ public:
+  DomainCreateWorker(Napi::Env env, uint32_t domid, const struct xen_domctl_createdomain& cfg)
+      : XenWorker(env, "xc_domain_create", domid != 0 ? domid : kNoDomid), domid_in_(domid), cfg_(cfg) {}
+
+ private:
+  void Run() override {
+    xc_interface* xch = XcHandle(&err_);
+    if (xch == nullptr) return;
+    errno = 0;
+    if (xc_domain_create(xch, &domid_in_, &cfg_) < 0) Fail("xc_domain_create");
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, domid_in_); }
+
+  uint32_t domid_in_;  // in: wanted id or 0; out: the id Xen gave
+  struct xen_domctl_createdomain cfg_;
+};
+
+Napi::Value DomainCreate(const Napi::CallbackInfo& info) {
+  Args a(info, "domainCreate");
+  Napi::Object p = a.Object(0, "params");
+  struct xen_domctl_createdomain cfg;
+  std::memset(&cfg, 0, sizeof cfg);
+  std::string handle = a.String(a.Prop(p, "handle"), "params.handle", 64);
+  if (a.ok() && !ParseUuid(handle, cfg.handle)) {
+    a.ValueError("params.handle must be a UUID like 5f0c5e0e-8d1c-4a53-9d2a-3b7a1c7e2f10, got \"" + handle + "\"");
+  }
+  cfg.max_vcpus = static_cast<uint32_t>(a.Int(a.Prop(p, "maxVcpus"), "params.maxVcpus", 1, 0xffff));
+  // Xen reads max_evtchn_port as unsigned and caps it: -1 means as many as Xen allows.
+  cfg.max_evtchn_port =
+      static_cast<uint32_t>(a.OptInt(a.Prop(p, "maxEvtchnPort"), "params.maxEvtchnPort", -1, UINT32_MAX, -1));
+  // Negative grant limits mean Xen's default (domctl.h).
+  cfg.max_grant_frames =
+      static_cast<int32_t>(a.Int(a.Prop(p, "maxGrantFrames"), "params.maxGrantFrames", -1, INT32_MAX));
+  cfg.max_maptrack_frames =
+      static_cast<int32_t>(a.Int(a.Prop(p, "maxMaptrackFrames"), "params.maxMaptrackFrames", -1, INT32_MAX));
+  cfg.flags = static_cast<uint32_t>(a.OptInt(a.Prop(p, "flags"), "params.flags", 0, UINT32_MAX, 0));
+  cfg.ssidref = static_cast<uint32_t>(a.OptInt(a.Prop(p, "ssidref"), "params.ssidref", 0, UINT32_MAX, 0));
+  uint32_t domid = static_cast<uint32_t>(a.OptInt(a.Prop(p, "domid"), "params.domid", 0, kMaxDomid, 0));
+  if (!a.ok()) return a.Reject();
+  // Grant table v1: the version every PV guest here speaks (XEN_DOMCTL_GRANT_version caps the
+  // version a guest may switch to).
+  cfg.grant_opts = XEN_DOMCTL_GRANT_version(1);
+  cfg.arch.emulation_flags = 0;  // PV: Xen emulates no platform devices
+  cfg.cpupool_id = 0;
+  // domid 0 asks Xen to pick a free id (domctl.h: 0 or >= DOMID_FIRST_RESERVED auto-allocates).
+  return (new DomainCreateWorker(info.Env(), domid, cfg))->Start();
+}
+
+Napi::Value DomainMaxVcpus(const Napi::CallbackInfo& info) {
+  Args a(info, "domainMaxVcpus");
+  uint32_t domid = a.Domid(a.At(0), "domid");
+  unsigned int max = static_cast<unsigned int>(a.Int(a.At(1), "max", 1, 0xffff));
+  if (!a.ok()) return a.Reject();
+  return Queue(info.Env(), "xc_domain_max_vcpus", domid,
+               [=](xc_interface* xch) { return xc_domain_max_vcpus(xch, domid, max); });
+}
+
+Napi::Value DomainSetMaxMem(const Napi::CallbackInfo& info) {
+  Args a(info, "domainSetMaxMem");
+  uint32_t domid = a.Domid(a.At(0), "domid");
+  uint64_t kib = a.Uint(a.At(1), "kib", kMaxSafeInt);
+  if (!a.ok()) return a.Reject();
+  return Queue(info.Env(), "xc_domain_setmaxmem", domid,
+               [=](xc_interface* xch) { return xc_domain_setmaxmem(xch, domid, kib); });
+}
+
+Napi::Value DomainSetMemmapLimit(const Napi::CallbackInfo& info) {
+  Args a(info, "domainSetMemmapLimit");
+  uint32_t domid = a.Domid(a.At(0), "domid");
+  unsigned long kib = static_cast<unsigned long>(a.Uint(a.At(1), "kib", kMaxSafeInt));
+  if (!a.ok()) return a.Reject();
+  return Queue(info.Env(), "xc_domain_set_memmap_limit", domid,
+               [=](xc_interface* xch) { return xc_domain_set_memmap_limit(xch, domid, kib); });
+}
+
+// ---- vCPU affinity ----
+
+class AffinityWorker : public XenWorker {
+ public:
+  AffinityWorker(Napi::Env env, uint32_t domid, int vcpu, std::vector<int> cpus)
+      : XenWorker(env, "xc_vcpu_setaffinity", domid), dom_(domid), vcpu_(vcpu), cpus_(std::move(cpus)) {}
+
+ private:
+  void Run() override {
+    xc_interface* xch = XcHandle(&err_);
+    if (xch == nullptr) return;
+    errno = 0;
+    int max = xc_get_max_cpus(xch);
+    if (max <= 0) return Fail("xc_get_max_cpus");
+    for (int c : cpus_) {
+      if (c >= max) {
+        // Checked here rather than at the JS edge: only Xen knows how many CPUs it supports.
+        err_.Set("xc_vcpu_setaffinity", EINVAL, dom_,
+                 "cpu " + std::to_string(c) + " is not below the " + std::to_string(max) + " CPUs Xen supports");
+        return;
+      }
+    }
+    // Both maps are sized by libxc for `max` CPUs, so every index checked above lies inside them.
+    xc_cpumap_t hard = xc_cpumap_alloc(xch);
+    xc_cpumap_t soft = xc_cpumap_alloc(xch);  // unused with XEN_VCPUAFFINITY_HARD, but libxc bounces both
+    if (hard == nullptr || soft == nullptr) {
+      Fail("xc_cpumap_alloc");
+    } else {
+      for (int c : cpus_) xc_cpumap_setcpu(c, hard);
+      errno = 0;
+      if (xc_vcpu_setaffinity(xch, dom_, vcpu_, hard, soft, XEN_VCPUAFFINITY_HARD) < 0) Fail("xc_vcpu_setaffinity");
+    }
+    free(hard);
+    free(soft);
+  }
+
+  uint32_t dom_;
+  int vcpu_;
+  std::vector<int> cpus_;
+};
+
+Napi::Value VcpuSetAffinity(const Napi::CallbackInfo& info) {
+  Args a(info, "vcpuSetAffinity");
+  uint32_t domid = a.Domid(a.At(0), "domid");
+  int vcpu = static_cast<int>(a.Int(a.At(1), "vcpu", 0, 0xffff));
+  std::vector<int> cpus;
+  if (a.ok() && !a.At(2).IsArray()) a.TypeError("cpus must be an array of CPU numbers, got " + Describe(a.At(2)));
+  if (a.ok()) {
+    Napi::Array arr = a.At(2).As<Napi::Array>();
+    if (arr.Length() == 0) a.ValueError("cpus must name at least one CPU");
+    for (uint32_t i = 0; a.ok() && i < arr.Length(); i++) {
+      std::string name = "cpus[" + std::to_string(i) + "]";
+      cpus.push_back(static_cast<int>(a.Int(arr.Get(i), name.c_str(), 0, 0xffff)));
+    }
+  }
+  if (!a.ok()) return a.Reject();
+  return (new AffinityWorker(info.Env(), domid, vcpu, std::move(cpus)))->Start();
+}
+
+// ---- domain state ----
+
+Napi::Value DomainPause(const Napi::CallbackInfo& info) {
+  Args a(info, "domainPause");
+  uint32_t domid = a.Domid(a.At(0), "domid");
+  if (!a.ok()) return a.Reject();
+  return Queue(info.Env(), "xc_domain_pause", domid, [=](xc_interface* xch) { return xc_domain_pause(xch, domid); });
+}
+
+Napi::Value DomainUnpause(const Napi::CallbackInfo& info) {
+  Args a(info, "domainUnpause");
+  uint32_t domid = a.Domid(a.At(0), "domid");
+  if (!a.ok()) return a.Reject();
+  return Queue(info.Env(), "xc_domain_unpause", domid,
+               [=](xc_interface* xch) { return xc_domain_unpause(xch, domid); });
+}
+
+Napi::Value DomainShutdown(const Napi::CallbackInfo& info) {
+  Args a(info, "domainShutdown");
+  uint32_t domid = a.Domid(a.At(0), "domid");
+  int reason = static_cast<int>(a.Int(a.At(1), "reason", 0, SHUTDOWN_MAX));
+  if (!a.ok()) return a.Reject();
+  return Queue(info.Env(), "xc_domain_shutdown", domid,
+               [=](xc_interface* xch) { return xc_domain_shutdown(xch, domid, reason); });
+}
+
+Napi::Value DomainDestroy(const Napi::CallbackInfo& info) {
+  Args a(info, "domainDestroy");
+  uint32_t domid = a.Domid(a.At(0), "domid");
+  if (!a.ok()) return a.Reject();
+  return Queue(info.Env(), "xc_domain_destroy", domid,
+               [=](xc_interface* xch) { return xc_domain_destroy(xch, domid); });
+}
+
+// ---- domain list ----
+
+class InfoListWorker : public XenWorker {
+ public:
+  InfoListWorker(Napi::Env env, uint32_t first, unsigned int max)
+      : XenWorker(env, "xc_domain_getinfolist"), first_(first), infos_(max) {}
+
+ private:
+  void Run() override {
+    xc_interface* xch = XcHandle(&err_);
+    if (xch == nullptr) return;
+    errno = 0;
+    int n = xc_domain_getinfolist(xch, first_, static_cast<unsigned int>(infos_.size()), infos_.data());
+    if (n < 0) return Fail("xc_domain_getinfolist");
+    infos_.resize(static_cast<size_t>(n));
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array list = Napi::Array::New(env, infos_.size());
+    for (size_t i = 0; i < infos_.size(); i++) {
+      const xc_domaininfo_t& d = infos_[i];
+      Napi::Object o = Napi::Object::New(env);
+      unsigned int reason = (d.flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
+      bool shutdown = (d.flags & XEN_DOMINF_shutdown) != 0;
+      o.Set("domid", d.domain);
+      o.Set("handle", FormatUuid(d.handle));
+      o.Set("dying", (d.flags & XEN_DOMINF_dying) != 0);
+      o.Set("crashed", shutdown && reason == SHUTDOWN_crash);
+      o.Set("shutdown", shutdown);
+      o.Set("paused", (d.flags & XEN_DOMINF_paused) != 0);
+      o.Set("blocked", (d.flags & XEN_DOMINF_blocked) != 0);
+      o.Set("running", (d.flags & XEN_DOMINF_running) != 0);
+      o.Set("hvm", (d.flags & XEN_DOMINF_hvm_guest) != 0);
+      o.Set("shutdownReason", reason);
+      o.Set("nrPages", static_cast<double>(d.tot_pages));
+      // In doubles: dom0's max_pages may be "unlimited" (near 2^64), and KiB = pages * 4 would wrap.
+      o.Set("maxMemKiB", static_cast<double>(d.max_pages) * (XC_PAGE_SIZE / 1024));
+      o.Set("cpuTimeNs", static_cast<double>(d.cpu_time));
+      o.Set("nrOnlineVcpus", d.nr_online_vcpus);
+      o.Set("maxVcpuId", d.max_vcpu_id);
+      o.Set("cpupool", d.cpupool);
+      o.Set("ssidref", d.ssidref);
+      list.Set(static_cast<uint32_t>(i), o);
+    }
+    return list;
+  }
+
+  uint32_t first_;
+  std::vector<xc_domaininfo_t> infos_;
+};
+
+Napi::Value DomainGetInfoList(const Napi::CallbackInfo& info) {
+  Args a(info, "domainGetInfoList");
+  uint32_t first = a.Domid(a.At(0), "first");
+  // At most one entry per ordinary domain id: a larger buffer could never fill.
+  unsigned int max = static_cast<unsigned int>(a.Int(a.At(1), "max", 1, kMaxDomid + 1));
+  if (!a.ok()) return a.Reject();
+  return (new InfoListWorker(info.Env(), first, max))->Start();
+}
+
+// ---- event channels (hypercall side; the device side is in evtchn.cc) ----
+
+Napi::Value EvtchnAllocUnbound(const Napi::CallbackInfo& info) {
+  Args a(info, "evtchnAllocUnbound");
+  uint32_t domid = a.Domid(a.At(0), "domid");
+  uint32_t remote = a.Domid(a.At(1), "remoteDomid");
+  if (!a.ok()) return a.Reject();
+  return Queue(
+      info.Env(), "xc_evtchn_alloc_unbound", domid,
+      [=](xc_interface* xch) { return xc_evtchn_alloc_unbound(xch, domid, remote); }, true);
+}
+
+}  // namespace
+
+void InitXc(Napi::Env env, Napi::Object exports) {
+  exports.Set("version", Napi::Function::New(env, Version, "version"));
+  exports.Set("physinfo", Napi::Function::New(env, Physinfo, "physinfo"));
+  exports.Set("domainCreate", Napi::Function::New(env, DomainCreate, "domainCreate"));
+  exports.Set("domainMaxVcpus", Napi::Function::New(env, DomainMaxVcpus, "domainMaxVcpus"));
+  exports.Set("domainSetMaxMem", Napi::Function::New(env, DomainSetMaxMem, "domainSetMaxMem"));
+  exports.Set("domainSetMemmapLimit", Napi::Function::New(env, DomainSetMemmapLimit, "domainSetMemmapLimit"));
+  exports.Set("vcpuSetAffinity", Napi::Function::New(env, VcpuSetAffinity, "vcpuSetAffinity"));
+  exports.Set("domainPause", Napi::Function::New(env, DomainPause, "domainPause"));
+  exports.Set("domainUnpause", Napi::Function::New(env, DomainUnpause, "domainUnpause"));
+  exports.Set("domainShutdown", Napi::Function::New(env, DomainShutdown, "domainShutdown"));
+  exports.Set("domainDestroy", Napi::Function::New(env, DomainDestroy, "domainDestroy"));
+  exports.Set("domainGetInfoList", Napi::Function::New(env, DomainGetInfoList, "domainGetInfoList"));
+  exports.Set("evtchnAllocUnbound", Napi::Function::New(env, EvtchnAllocUnbound, "evtchnAllocUnbound"));
+}
+
+}  // namespace lightvm
