@@ -11,4 +11,5 @@ fi
 npx tsc -p tsconfig.json >&2
 # Guests compile against Xen's headers: the lab installs its Debian packages (as root) before they build.
 node dist/lab/cli.js install >&2
+sh scripts/build-native.sh >&2
 make -s -C guests >&2
