@@ -258,6 +258,10 @@ export function projectManifest(): Manifest {
   for (const pkg of productionPackages()) {
     addTree(m, pkg, path.join(root, path.relative(PROJECT_ROOT, pkg)), (rel) => /\/node_modules$/.test(rel) || /\.(md|map|d\.ts)$/.test(rel));
   }
+  // The Xen addon: dom0 has the host's node and libxen*.so, so the host's build runs there as is.
+  const addon = path.join(PROJECT_ROOT, 'native', 'build', 'Release', 'xen.node');
+  if (!fs.existsSync(addon)) throw new LabError('EIMAGE', 'the native addon is not built (native/build/Release/xen.node is missing): run `npm run build`');
+  m.file(`${root}/native/build/Release/xen.node`, addon);
   // Built guest kernels: every ELF directly inside guests/<app>/.
   const guests = path.join(PROJECT_ROOT, 'guests');
   for (const app of fs.existsSync(guests) ? fs.readdirSync(guests).sort() : []) {
