@@ -185,8 +185,8 @@ class JsonReader {
  * one object throw CONFIG_SYNTAX with file, line and column.
  */
 export function parseJsonSettings(text: string, file: string): InputSetting[] {
-  // A byte-order mark is an editor's artefact; skip it as the xl reader does.
-  const body = text.charCodeAt(0) === 0xfeff ? ` ${text.slice(1)}` : text;
+  // A byte-order mark is an editor's artefact, and editors do not count it as a column.
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const r = new JsonReader(body, file);
   r.space();
   if (body[r.pos] !== '{') {
