@@ -27,7 +27,8 @@ export interface XlParseOptions {
   origin?: string;
 }
 
-type TokenKind = 'key' | 'number' | 'string' | '=' | '[' | ']' | ',' | ';' | 'newline' | 'end';
+/** 'other' is a character that starts no token; the parser reports it as what it found instead of what it expected. */
+type TokenKind = 'key' | 'number' | 'string' | '=' | '[' | ']' | ',' | ';' | 'newline' | 'end' | 'other';
 
 interface Token {
   kind: TokenKind;
@@ -97,15 +98,17 @@ class Lexer {
       return { kind: c, text: c, line, column };
     }
     if (c === '"' || c === "'") return this.string(c, line, column);
-    if (/[0-9+\-.]/.test(c)) return this.number(line, column);
+    if (/[0-9]/.test(c) || (/[+\-.]/.test(c) && /[0-9]/.test(text[this.pos + 1] ?? ''))) return this.number(line, column);
     if (/[A-Za-z_]/.test(c)) {
       // Read hyphens too, so that "on-crash" is reported as one bad key rather than as "on" then garbage.
       while (this.pos < text.length && /[A-Za-z0-9_.\-]/.test(text[this.pos])) this.pos++;
       const word = text.slice(start, this.pos);
       return { kind: 'key', value: word, text: word, line, column };
     }
-    const ch = String.fromCodePoint(text.codePointAt(this.pos)!);
-    return this.fail(line, column, `unexpected character ${JSON.stringify(ch)}`);
+    // "+=" is read whole so that the parser can say it is not supported rather than report a lone "+".
+    const ch = text.startsWith('+=', this.pos) ? '+=' : String.fromCodePoint(text.codePointAt(this.pos)!);
+    this.pos += ch.length;
+    return { kind: 'other', text: ch, line, column };
   }
 
   private string(quote: string, line: number, column: number): Token {
@@ -239,6 +242,9 @@ export function parseXl(text: string, file: string, opts: XlParseOptions = {}): 
       fail(keyTok.line, keyTok.column, `"${key}" is not a valid key: keys are lower-case letters, digits, "_" and ".", starting with a letter`, key);
     }
     advance();
+    if (tok.text === '+=') {
+      fail(tok.line, tok.column, `"+=" (adding to a setting) is not part of xl.cfg(5) and lightvm does not support it: write ${key} = VALUE`, key);
+    }
     if (kind() !== '=') {
       fail(tok.line, tok.column, `expected "=" after the key "${key}", found ${shown(tok, origin !== undefined)}`, key);
     }
