@@ -1,0 +1,148 @@
+// The Xen layer's typed interface: what the native addon offers, one mechanical function per Xen call, no policy.
+
+/** One entry of xc_domain_getinfolist. */
+export interface DomainInfo {
+  domid: number;
+  /** The 16-byte handle as a UUID string. */
+  handle: string;
+  dying: boolean;
+  crashed: boolean;
+  shutdown: boolean;
+  paused: boolean;
+  blocked: boolean;
+  running: boolean;
+  hvm: boolean;
+  /** Valid when shutdown is true: SHUTDOWN_poweroff 0, reboot 1, suspend 2, crash 3, watchdog 4, soft_reset 5. */
+  shutdownReason: number;
+  /** Pages the domain holds now. */
+  nrPages: number;
+  /** Its maximum, in KiB (xc_dominfo max_memkb). */
+  maxMemKiB: number;
+  cpuTimeNs: number;
+  nrOnlineVcpus: number;
+  maxVcpuId: number;
+  cpupool: number;
+  ssidref: number;
+}
+
+export interface PhysInfo {
+  nrCpus: number;
+  cpuKHz: number;
+  totalPages: number;
+  freePages: number;
+  scrubPages: number;
+  /** e.g. "hvm" / "pv" capability flags from the sysctl. */
+  capabilities: string[];
+}
+
+export interface XenVersion { major: number; minor: number; extra: string; capabilities: string }
+
+export interface CreateDomainParams {
+  /** UUID string (xen_domctl_createdomain.handle). */
+  handle: string;
+  maxVcpus: number;
+  /** -1 (default) lets Xen choose. */
+  maxEvtchnPort?: number;
+  maxGrantFrames: number;
+  maxMaptrackFrames: number;
+  /** XEN_DOMCTL_CDF_* bits; 0 for a PV guest. */
+  flags?: number;
+  ssidref?: number;
+  /** Wanted domain id; 0 (default) lets Xen pick one. */
+  domid?: number;
+}
+
+export interface BuildPvParams {
+  domid: number;
+  /** A file path, or the image itself. */
+  kernel: string | Buffer;
+  ramdisk?: string | Buffer;
+  cmdline: string;
+  /** Memory populated for the guest, MiB. */
+  memMiB: number;
+  maxVcpus: number;
+  consolePort: number;
+  consoleDomid: number;
+  storePort: number;
+  storeDomid: number;
+  /** Feature string for xc_dom_allocate, usually empty. */
+  features?: string;
+}
+
+export interface BuildPvResult {
+  /** Machine frames of the console and xenstore rings (what xenconsoled and xs_introduce_domain need). */
+  consoleMfn: number;
+  storeMfn: number;
+  /** The kernel's GUEST_OS note, e.g. "lightvm-noop" or "linux". */
+  guestOs: string;
+}
+
+export type XsPerm = { domid: number; read: boolean; write: boolean };
+
+/** One XenStore operation of a batch; results come back in the same order. */
+export type XsOp =
+  | { op: 'read'; path: string }
+  | { op: 'write'; path: string; value: string }
+  | { op: 'mkdir'; path: string }
+  | { op: 'rm'; path: string }
+  | { op: 'directory'; path: string }
+  | { op: 'setPermissions'; path: string; perms: XsPerm[] }
+  | { op: 'getPermissions'; path: string };
+
+export type XsResult = string | string[] | XsPerm[] | null | undefined;
+
+export interface XsBatchResult {
+  /** False when the transaction hit a conflict (EAGAIN) and nothing was committed: run the batch again. */
+  committed: boolean;
+  results: XsResult[];
+}
+
+/** The native addon, as the toolstack sees it. Every call rejects with a NativeError on failure. */
+export interface XenNative {
+  version(): Promise<XenVersion>;
+  physinfo(): Promise<PhysInfo>;
+
+  domainCreate(p: CreateDomainParams): Promise<number>;
+  /** xc_domain_max_vcpus: creates the vCPUs; `max` must equal the domain's maxVcpus. Needed before vcpuSetAffinity and buildPv. */
+  domainMaxVcpus(domid: number, max: number): Promise<void>;
+  domainSetMaxMem(domid: number, kib: number): Promise<void>;
+  domainSetMemmapLimit(domid: number, kib: number): Promise<void>;
+  vcpuSetAffinity(domid: number, vcpu: number, cpus: number[]): Promise<void>;
+  domainPause(domid: number): Promise<void>;
+  domainUnpause(domid: number): Promise<void>;
+  domainShutdown(domid: number, reason: number): Promise<void>;
+  domainDestroy(domid: number): Promise<void>;
+  domainGetInfoList(first: number, max: number): Promise<DomainInfo[]>;
+  evtchnAllocUnbound(domid: number, remoteDomid: number): Promise<number>;
+
+  buildPv(p: BuildPvParams): Promise<BuildPvResult>;
+
+  /** Runs the operations in one XenStore transaction (or none, if `transaction` is false) on one worker. */
+  xsBatch(ops: XsOp[], transaction: boolean): Promise<XsBatchResult>;
+  xsIntroduceDomain(domid: number, mfn: number, port: number): Promise<void>;
+  xsReleaseDomain(domid: number): Promise<void>;
+  /** Watches `path`; `onEvent(path, token)` runs on the JS thread for every change. Returns an id for xsUnwatch. */
+  xsWatch(path: string, token: string, onEvent: (path: string, token: string) => void): Promise<number>;
+  xsUnwatch(id: number): Promise<void>;
+
+  /** Copies bytes out of one page of a guest (foreign mapping, read-only). */
+  foreignRead(domid: number, mfn: number, offset: number, length: number): Promise<Buffer>;
+  /** Writes bytes into one page of a guest. */
+  foreignWrite(domid: number, mfn: number, offset: number, data: Buffer): Promise<void>;
+  /** Binds to a guest's event channel port; returns the local port. */
+  evtchnBindInterdomain(domid: number, remotePort: number): Promise<number>;
+  evtchnNotify(localPort: number): Promise<void>;
+  evtchnUnbind(localPort: number): Promise<void>;
+}
+
+/** What a failed native call rejects with. */
+export interface NativeError extends Error {
+  /** The Xen library function, e.g. "xc_domain_create". */
+  call: string;
+  errno: number;
+  /** errno's name, e.g. "ENOENT". */
+  code: string;
+  domid?: number;
+  /** What the library said beyond errno (libxc's last error message), or the XenStore path an operation failed on. */
+  detail?: string;
+}
