@@ -1,0 +1,124 @@
+// Unit: lifecycle logic against the Xen test double: what create writes, name and memory checks, rollback, destroy, shutdown timeouts.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { pino } from 'pino';
+import { Toolstack } from '../../../toolstack/domain.js';
+import { XenStore } from '../../../toolstack/xen/xenstore.js';
+import { XenStoreBackend } from '../../../toolstack/devices/xenstore-backend.js';
+import { DomainStore } from '../../../toolstack/store.js';
+import { ChaosError } from '../../../toolstack/errors.js';
+import type { DomainConfig } from '../../../toolstack/config/domain-config.js';
+import { FakeXen } from './fake-xen.js';
+
+function setup(t: Test) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-ts-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const xen = new FakeXen();
+  const store = new DomainStore(dir);
+  const ts = new Toolstack({
+    xen, backend: new XenStoreBackend(new XenStore(xen)), store, log: pino({ level: 'silent' }),
+    wrap: (err, domid) => new ChaosError('XEN_CALL', (err as Error).message, { call: (err as { call?: string }).call, domid, cause: err }),
+  });
+  return { xen, ts, store };
+}
+
+function cfg(over: Partial<DomainConfig> = {}): DomainConfig {
+  return {
+    name: 'g1', type: 'pv', kernel: '/guests/noop', cmdline: '', memoryMiB: 4, maxMemoryMiB: 4, vcpus: 1, maxVcpus: 1,
+    cpus: 'all', vifs: [], disks: [], onPoweroff: 'destroy', onReboot: 'restart', onCrash: 'destroy', devMethod: 'xenstore', ...over,
+  } as DomainConfig;
+}
+
+t.test('create writes the nodes stock guests, xenconsoled and xl read, introduces the domain and unpauses it', async (t) => {
+  const { xen, ts, store } = setup(t);
+  const r = await ts.create(cfg());
+  const h = `/local/domain/${r.domid}`;
+  t.equal(xen.store.get(`${h}/name`), 'g1');
+  t.equal(xen.store.get(`${h}/vm`), `/vm/${r.uuid}`);
+  t.equal(xen.store.get(`/vm/${r.uuid}/name`), 'g1');
+  t.equal(xen.store.get(`${h}/console/ring-ref`), String(1000 + r.domid));
+  t.equal(xen.store.get(`${h}/console/type`), 'xenconsoled');
+  t.equal(xen.store.get(`${h}/store/ring-ref`), String(2000 + r.domid));
+  t.equal(xen.store.get(`${h}/memory/target`), '4096');
+  t.equal(xen.store.get(`${h}/cpu/0/availability`), 'online');
+  t.same(xen.perms.get(`${h}/control/shutdown`), [{ domid: r.domid, read: false, write: false }], 'the guest owns control/shutdown');
+  t.same(xen.perms.get(h), [{ domid: 0, read: false, write: false }, { domid: r.domid, read: true, write: false }], 'the guest may only read its home');
+  t.ok(xen.introduced.has(r.domid), 'introduced to xenstored');
+  t.equal((await ts.find('g1')).state.includes('p'), false, 'running');
+  t.equal(store.get(r.domid)?.name, 'g1', 'recorded');
+  const paused = await ts.create(cfg({ name: 'g2' }), { paused: true });
+  t.match((await ts.find(paused.domid)).state, /p/, '-p leaves it paused');
+});
+
+t.test('a name in use, a bad name, and too little memory are refused before any domain is made', async (t) => {
+  const { xen, ts } = setup(t);
+  await ts.create(cfg());
+  const before = xen.calls.filter((c) => c === 'domainCreate').length;
+  await t.rejects(ts.create(cfg()), { code: 'NAME_IN_USE' });
+  await t.rejects(ts.create(cfg({ name: 'Domain-0' })), { code: 'NAME_IN_USE' });
+  await t.rejects(ts.create(cfg({ name: 'bad name/..' })), { code: 'CONFIG_INVALID' });
+  await t.rejects(ts.create(cfg({ name: 'big', memoryMiB: 100_000, maxMemoryMiB: 100_000 })), { code: 'NO_MEMORY', message: /100000 MiB/ });
+  t.equal(xen.calls.filter((c) => c === 'domainCreate').length, before, 'no domain was created');
+});
+
+t.test('a kernel Xen cannot parse is KERNEL_INVALID, and the half-made domain is gone without a trace', async (t) => {
+  const { xen, ts, store } = setup(t);
+  xen.badKernel = true;
+  const err = await ts.create(cfg({ kernel: '/etc/passwd' })).catch((e: unknown) => e) as ChaosError;
+  t.equal(err.code, 'KERNEL_INVALID');
+  t.match(err.message, /\/etc\/passwd is not a kernel/);
+  t.same([...xen.domains.keys()], [0], 'only dom0 is left');
+  t.notOk([...xen.store.keys()].some((k) => /^\/local\/domain\/[1-9]/.test(k) || k.startsWith('/vm/')), 'no XenStore node is left');
+  t.same(store.all(), [], 'no record is left');
+});
+
+t.test('destroy removes the domain, its nodes and its record; dom0 cannot be destroyed', async (t) => {
+  const { xen, ts, store } = setup(t);
+  const r = await ts.create(cfg());
+  await ts.destroy('g1');
+  t.notOk(xen.domains.has(r.domid));
+  t.notOk([...xen.store.keys()].some((k) => k.startsWith(`/local/domain/${r.domid}`) || k.startsWith(`/vm/${r.uuid}`)));
+  t.equal(store.get(r.domid), undefined);
+  await t.rejects(ts.destroy('g1'), { code: 'DOMAIN_NOT_FOUND', message: /name "g1"/ });
+  await t.rejects(ts.destroy(0), { code: 'GUEST_STATE' });
+  await t.rejects(ts.destroy('77'), { code: 'DOMAIN_NOT_FOUND', message: /id "77"/ });
+});
+
+t.test('shutdown writes the request; with a wait it returns once the guest is down, or times out clearly', async (t) => {
+  const { xen, ts } = setup(t);
+  const r = await ts.create(cfg());
+  await ts.shutdown('g1');
+  t.equal(xen.store.get(`/local/domain/${r.domid}/control/shutdown`), 'poweroff');
+  await t.rejects(ts.shutdown('g1', { waitMs: 300 }), { code: 'TIMEOUT', message: /did not shut down within/ });
+  setTimeout(() => void xen.domainShutdown(r.domid, 0), 150);
+  const d = await ts.shutdown('g1', { waitMs: 5000 });
+  t.equal(d.shutdownReason, 'poweroff');
+  await ts.shutdown('g1', { reboot: true });
+  t.equal(xen.store.get(`/local/domain/${r.domid}/control/shutdown`), 'reboot');
+});
+
+t.test('transactions that conflict are retried, then given up with a clear error', async (t) => {
+  const { xen, ts } = setup(t);
+  xen.conflicts = 3;
+  await ts.create(cfg());
+  t.equal(xen.conflicts, 0, 'three conflicts were retried');
+  xen.conflicts = 1000;
+  await t.rejects(ts.create(cfg({ name: 'g9' })), { code: 'XENSTORE', message: /conflicted/ });
+  t.notOk((await ts.list()).some((d) => d.name === 'g9'), 'the half-made domain was rolled back');
+});
+
+t.test('list names domains made by others from XenStore and shows xl-style states', async (t) => {
+  const { xen, ts } = setup(t);
+  const r = await ts.create(cfg());
+  const other = await xen.domainCreate({ handle: '11111111-2222-3333-4444-555555555555', maxVcpus: 1, maxGrantFrames: 1, maxMaptrackFrames: 1 });
+  xen.store.set(`/local/domain/${other}/name`, 'made-by-xl');
+  await xen.domainShutdown(other, 3);
+  xen.domains.get(other)!.info.crashed = true;
+  const l = await ts.list();
+  t.same(l.map((d) => d.name), ['Domain-0', 'g1', 'made-by-xl']);
+  t.equal(l.find((d) => d.domid === r.domid)!.memMiB, 4);
+  t.match(l.find((d) => d.name === 'made-by-xl')!.state, /c/);
+  t.equal(l.find((d) => d.name === 'made-by-xl')!.shutdownReason, 'crash');
+});

@@ -1,0 +1,103 @@
+// A test double of the Xen interface for unit tests of toolstack logic: domains and a XenStore tree in memory. Never evidence of a feature.
+import type { BuildPvParams, BuildPvResult, CreateDomainParams, DomainInfo, NativeError, PhysInfo, XenNative, XenVersion, XsBatchResult, XsOp, XsPerm, XsResult } from '../../../toolstack/xen/types.js';
+
+interface FakeDomain { info: DomainInfo; maxKiB?: number; ports: number }
+
+function nativeError(call: string, code: string, errno: number, domid?: number): NativeError {
+  return Object.assign(new Error(`${call}: ${code}`), { call, code, errno, domid });
+}
+
+export class FakeXen implements XenNative {
+  domains = new Map<number, FakeDomain>();
+  store = new Map<string, string>();
+  perms = new Map<string, XsPerm[]>();
+  introduced = new Set<number>();
+  calls: string[] = [];
+  freePages = 512 * 256; // 512 MiB
+  /** Set to make buildPv fail like a non-ELF kernel. */
+  badKernel = false;
+  /** How many transactions to fail with a conflict before committing. */
+  conflicts = 0;
+  private nextId = 1;
+
+  constructor() {
+    this.domains.set(0, { info: info(0, '00000000-0000-0000-0000-000000000000'), ports: 0 });
+    this.store.set('/local/domain/0/name', 'Domain-0');
+  }
+
+  async version(): Promise<XenVersion> { return { major: 4, minor: 17, extra: '.0-fake', capabilities: 'xen-3.0-x86_64' }; }
+  async physinfo(): Promise<PhysInfo> { return { nrCpus: 2, cpuKHz: 2_000_000, totalPages: 1 << 20, freePages: this.freePages, scrubPages: 0, capabilities: ['pv'] }; }
+
+  async domainCreate(p: CreateDomainParams): Promise<number> {
+    this.calls.push('domainCreate');
+    const domid = this.nextId++;
+    this.domains.set(domid, { info: { ...info(domid, p.handle), paused: true }, ports: 0 });
+    return domid;
+  }
+  private dom(domid: number, call: string): FakeDomain {
+    const d = this.domains.get(domid);
+    if (!d) throw nativeError(call, 'ESRCH', 3, domid);
+    return d;
+  }
+  async domainMaxVcpus(domid: number) { this.dom(domid, 'xc_domain_max_vcpus'); }
+  async domainSetMaxMem(domid: number, kib: number) { this.dom(domid, 'xc_domain_setmaxmem').maxKiB = kib; }
+  async domainSetMemmapLimit(domid: number) { this.dom(domid, 'xc_domain_set_memmap_limit'); }
+  async vcpuSetAffinity(domid: number) { this.dom(domid, 'xc_vcpu_setaffinity'); }
+  async domainPause(domid: number) { this.dom(domid, 'xc_domain_pause').info.paused = true; }
+  async domainUnpause(domid: number) { this.dom(domid, 'xc_domain_unpause').info.paused = false; }
+  async domainShutdown(domid: number, reason: number) { const d = this.dom(domid, 'xc_domain_shutdown'); d.info.shutdown = true; d.info.shutdownReason = reason; }
+  async domainDestroy(domid: number) { this.calls.push(`destroy ${domid}`); this.dom(domid, 'xc_domain_destroy'); this.domains.delete(domid); }
+  async domainGetInfoList(first: number, max: number): Promise<DomainInfo[]> {
+    return [...this.domains.keys()].sort((a, b) => a - b).filter((id) => id >= first).slice(0, max).map((id) => ({ ...this.domains.get(id)!.info }));
+  }
+  async evtchnAllocUnbound(domid: number): Promise<number> { return ++this.dom(domid, 'xc_evtchn_alloc_unbound').ports; }
+  async buildPv(p: BuildPvParams): Promise<BuildPvResult> {
+    this.calls.push('buildPv');
+    this.dom(p.domid, 'xc_dom_boot_xen_init');
+    if (this.badKernel) throw nativeError('xc_dom_parse_image', 'EINVAL', 22, p.domid);
+    this.domains.get(p.domid)!.info.nrPages = p.memMiB * 256;
+    return { consoleMfn: 1000 + p.domid, storeMfn: 2000 + p.domid, guestOs: 'lightvm-noop' };
+  }
+
+  async xsBatch(ops: XsOp[], transaction: boolean): Promise<XsBatchResult> {
+    if (transaction && this.conflicts > 0) { this.conflicts--; return { committed: false, results: [] }; }
+    const results: XsResult[] = ops.map((o) => {
+      switch (o.op) {
+        case 'read': return this.store.get(o.path) ?? null;
+        case 'write': this.mkparents(o.path); this.store.set(o.path, o.value); return undefined;
+        case 'mkdir': this.mkparents(o.path); if (!this.store.has(o.path)) this.store.set(o.path, ''); return undefined;
+        case 'rm':
+          if (!this.store.has(o.path.split('/').slice(0, -1).join('/'))) throw nativeError('xs_rm', 'ENOENT', 2);
+          for (const k of [...this.store.keys()]) if (k === o.path || k.startsWith(o.path + '/')) this.store.delete(k); return undefined;
+        case 'directory': {
+          if (!this.store.has(o.path) && ![...this.store.keys()].some((k) => k.startsWith(o.path + '/'))) return null;
+          return [...new Set([...this.store.keys()].filter((k) => k.startsWith(o.path + '/')).map((k) => k.slice(o.path.length + 1).split('/')[0]))];
+        }
+        case 'setPermissions': this.perms.set(o.path, o.perms); return undefined;
+        case 'getPermissions': return this.perms.get(o.path) ?? null;
+      }
+      return undefined;
+    });
+    return { committed: true, results };
+  }
+  private mkparents(path: string) {
+    const parts = path.split('/');
+    for (let i = 2; i < parts.length; i++) { const p = parts.slice(0, i).join('/'); if (!this.store.has(p)) this.store.set(p, ''); }
+  }
+  async xsIntroduceDomain(domid: number) { this.introduced.add(domid); }
+  async xsReleaseDomain(domid: number) { this.introduced.delete(domid); }
+  async xsWatch(): Promise<number> { return 1; }
+  async xsUnwatch(): Promise<void> {}
+  async foreignRead(_domid: number, _mfn: number, offset: number, length: number): Promise<Buffer> { return Buffer.alloc(length - offset); }
+  async foreignWrite(): Promise<void> {}
+  async evtchnBindInterdomain(): Promise<number> { return 1; }
+  async evtchnNotify(): Promise<void> {}
+  async evtchnUnbind(): Promise<void> {}
+}
+
+function info(domid: number, handle: string): DomainInfo {
+  return {
+    domid, handle, dying: false, crashed: false, shutdown: false, paused: false, blocked: domid !== 0, running: domid === 0, hvm: false,
+    shutdownReason: 0, nrPages: domid === 0 ? 262144 : 0, maxMemKiB: 0, cpuTimeNs: 0, nrOnlineVcpus: 1, maxVcpuId: 0, cpupool: 0, ssidref: 0,
+  };
+}

@@ -1,0 +1,34 @@
+// The device-control back-end: one interface, two strategies (xenstore now, noxs later), chosen once per toolstack.
+import type { BuildPvResult } from '../xen/types.js';
+
+/** What a back-end needs to know about a domain it sets up. */
+export interface DomainSetup {
+  domid: number;
+  name: string;
+  uuid: string;
+  memoryKiB: number;
+  maxMemoryKiB: number;
+  vcpus: number;
+  maxVcpus: number;
+}
+
+/** Event channels allocated for a new domain before it is built. */
+export interface BootChannels { consolePort: number; storePort: number }
+
+export type PowerRequest = 'poweroff' | 'reboot' | 'suspend';
+
+export interface DeviceBackend {
+  readonly method: 'xenstore' | 'noxs';
+  /** Before the build: the domain's home (name, control nodes) so that it is known while half-made. */
+  prepare(d: DomainSetup): Promise<void>;
+  /** After the build, before unpause: console, store ring, vCPU and memory nodes; the guest may start using them. */
+  connect(d: DomainSetup, ch: BootChannels, built: BuildPvResult): Promise<void>;
+  /** Asks the guest to power off, reboot or suspend; the guest may ignore it (callers time out). */
+  requestPower(domid: number, req: PowerRequest): Promise<void>;
+  /** After destroy: removes everything the back-end keeps for the domain. Safe to call twice. */
+  forget(domid: number): Promise<void>;
+  /** Names of the domains this back-end knows, by domid (includes domains other toolstacks made). */
+  names(): Promise<Map<number, string>>;
+  /** Machine frame and event channel of the guest's console ring, if it has one. */
+  console(domid: number): Promise<{ mfn: number; port: number; tty?: string } | undefined>;
+}

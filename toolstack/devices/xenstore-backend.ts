@@ -1,0 +1,81 @@
+// Device control over XenStore: the standard nodes stock guests, xenconsoled and xl expect, written in few transactions.
+import type { BuildPvResult, XsPerm } from '../xen/types.js';
+import { XenStore } from '../xen/xenstore.js';
+import type { BootChannels, DeviceBackend, DomainSetup, PowerRequest } from './backend.js';
+
+const DOM0 = 0;
+/** The ring size xenconsoled may buffer for a guest (its `limit` node), bytes. */
+const CONSOLE_LIMIT = 1 << 20;
+
+const home = (domid: number) => `/local/domain/${domid}`;
+
+/** dom0 owns it, the guest may read it. */
+const readOnly = (domid: number): XsPerm[] => [{ domid: DOM0, read: false, write: false }, { domid, read: true, write: false }];
+/** The guest owns it (owner has every right), nobody else but dom0. */
+const guestOwned = (domid: number): XsPerm[] => [{ domid, read: false, write: false }];
+
+export class XenStoreBackend implements DeviceBackend {
+  readonly method = 'xenstore' as const;
+
+  constructor(private readonly xs: XenStore) {}
+
+  async prepare(d: DomainSetup): Promise<void> {
+    const h = home(d.domid), vm = `/vm/${d.uuid}`;
+    await this.xs.transaction((b) => {
+      // A fresh domain id and uuid: forget() removed whatever an earlier domain with this id left.
+      b.mkdir(h).perms(h, readOnly(d.domid));
+      b.mkdir(vm).perms(vm, readOnly(d.domid));
+      b.write(`${vm}/name`, d.name).write(`${vm}/uuid`, d.uuid).write(`${vm}/start_time`, (Date.now() / 1000).toFixed(2));
+      b.write(`${h}/vm`, vm).write(`${h}/name`, d.name).write(`${h}/domid`, d.domid);
+      for (const dir of ['cpu', 'memory', 'device', 'control']) b.mkdir(`${h}/${dir}`).perms(`${h}/${dir}`, readOnly(d.domid));
+      // Nodes the guest writes: its answers to shutdown requests, its features, its own data.
+      for (const dir of ['control/shutdown', 'control/feature-poweroff', 'control/feature-reboot', 'control/feature-suspend',
+        'control/sysrq', 'device/suspend/event-channel', 'data', 'drivers', 'feature', 'attr', 'error']) {
+        b.mkdir(`${h}/${dir}`).perms(`${h}/${dir}`, guestOwned(d.domid));
+      }
+      b.write(`${h}/control/platform-feature-multiprocessor-suspend`, 1);
+      b.write(`${h}/control/platform-feature-xs_reset_watches`, 1);
+    });
+  }
+
+  async connect(d: DomainSetup, ch: BootChannels, built: BuildPvResult): Promise<void> {
+    const h = home(d.domid);
+    await this.xs.transaction((b) => {
+      b.write(`${h}/memory/static-max`, d.maxMemoryKiB).write(`${h}/memory/target`, d.memoryKiB);
+      for (let i = 0; i < d.maxVcpus; i++) b.write(`${h}/cpu/${i}/availability`, i < d.vcpus ? 'online' : 'offline');
+      b.write(`${h}/store/ring-ref`, built.storeMfn).write(`${h}/store/port`, ch.storePort);
+      b.mkdir(`${h}/console`).perms(`${h}/console`, readOnly(d.domid));
+      b.write(`${h}/console/ring-ref`, built.consoleMfn).write(`${h}/console/port`, ch.consolePort)
+        .write(`${h}/console/limit`, CONSOLE_LIMIT).write(`${h}/console/type`, 'xenconsoled').write(`${h}/console/output`, 'pty');
+    });
+  }
+
+  async requestPower(domid: number, req: PowerRequest): Promise<void> {
+    await this.xs.write(`${home(domid)}/control/shutdown`, req);
+  }
+
+  async forget(domid: number): Promise<void> {
+    // XenStore refuses to remove a node whose parent is missing: remove only what is there.
+    const [vm, homeDir, libxlDir] = await this.xs.batch((b) => b.read(`${home(domid)}/vm`).directory(home(domid)).directory(`/libxl/${domid}`));
+    const paths = [
+      ...(typeof vm === 'string' && /^\/vm\/[0-9a-f-]{36}$/.test(vm) ? [vm] : []),
+      ...(Array.isArray(homeDir) ? [home(domid)] : []),
+      ...(Array.isArray(libxlDir) ? [`/libxl/${domid}`] : []),
+    ];
+    if (paths.length) await this.xs.transaction((b) => { for (const p of paths) b.rm(p); });
+  }
+
+  async names(): Promise<Map<number, string>> {
+    const ids = (await this.xs.directory('/local/domain')).map(Number).filter((n) => Number.isInteger(n) && n >= 0);
+    const values = await this.xs.batch((b) => { for (const id of ids) b.read(`${home(id)}/name`); });
+    const out = new Map<number, string>();
+    ids.forEach((id, i) => { if (typeof values[i] === 'string') out.set(id, values[i] as string); });
+    return out;
+  }
+
+  async console(domid: number): Promise<{ mfn: number; port: number; tty?: string } | undefined> {
+    const [ref, port, tty] = await this.xs.batch((b) => b.read(`${home(domid)}/console/ring-ref`).read(`${home(domid)}/console/port`).read(`${home(domid)}/console/tty`));
+    if (typeof ref !== 'string' || typeof port !== 'string') return undefined;
+    return { mfn: Number(ref), port: Number(port), ...(typeof tty === 'string' && tty ? { tty } : {}) };
+  }
+}

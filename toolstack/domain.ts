@@ -1,0 +1,254 @@
+// Domain lifecycle: create in two named phases (prepare a shell, finish it), destroy, pause, unpause, shutdown, reboot, list.
+import crypto from 'node:crypto';
+import type { Logger } from 'pino';
+import { ChaosError } from './errors.js';
+import type { DomainConfig } from './config/domain-config.js';
+import type { DeviceBackend, DomainSetup, PowerRequest } from './devices/backend.js';
+import { DomainStore, type DomainRecord } from './store.js';
+import type { DomainInfo, XenNative } from './xen/types.js';
+
+/** Xen's shutdown reasons (SHUTDOWN_* in xen/sched.h). */
+export const SHUTDOWN_REASONS = ['poweroff', 'reboot', 'suspend', 'crash', 'watchdog', 'soft_reset'] as const;
+
+/** Xen refuses a domain without grant frames; these are the sizes small guests need. */
+const MAX_GRANT_FRAMES = 32;
+const MAX_MAPTRACK_FRAMES = 1024;
+/** Headroom above maxmem for the pages Xen charges to a domain besides its RAM (as libxl adds). */
+const MAXMEM_SLACK_KIB = 1024;
+
+export interface DomainSummary {
+  domid: number;
+  name: string;
+  memMiB: number;
+  vcpus: number;
+  /** xl's six-letter state: r b p s c d, or '-'. */
+  state: string;
+  cpuTimeSec: number;
+  shutdownReason?: (typeof SHUTDOWN_REASONS)[number];
+}
+
+/** A domain made and limited, with event channels and a home, but no kernel yet: the output of the prepare phase. */
+export interface Shell {
+  domid: number;
+  uuid: string;
+  setup: DomainSetup;
+  consolePort: number;
+  storePort: number;
+}
+
+export interface ToolstackDeps {
+  xen: XenNative;
+  backend: DeviceBackend;
+  store: DomainStore;
+  log: Logger;
+  /** Converts a native error into a ChaosError (XEN_CALL with call, errno, domid). */
+  wrap(err: unknown, domid?: number): ChaosError;
+}
+
+const INFO_PAGE = 1024;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export class Toolstack {
+  constructor(private readonly d: ToolstackDeps) {}
+
+  get backend(): DeviceBackend { return this.d.backend; }
+
+  private async call<T>(what: Promise<T>, domid?: number): Promise<T> {
+    try {
+      return await what;
+    } catch (err) {
+      throw err instanceof ChaosError ? err : this.d.wrap(err, domid);
+    }
+  }
+
+  /** Every domain Xen runs, with the names XenStore (or our store) gives them. */
+  async list(): Promise<DomainSummary[]> {
+    const [infos, names] = await Promise.all([this.allInfo(), this.d.backend.names()]);
+    return infos.map((i) => summarize(i, names.get(i.domid) ?? this.d.store.get(i.domid, i.handle)?.name ?? `(domain ${i.domid})`));
+  }
+
+  /** Every domain's info, a page at a time (Xen returns them in domid order). */
+  private async allInfo(): Promise<DomainInfo[]> {
+    const all: DomainInfo[] = [];
+    for (let first = 0; ;) {
+      const page = await this.call(this.d.xen.domainGetInfoList(first, INFO_PAGE));
+      all.push(...page);
+      if (page.length < INFO_PAGE) return all;
+      first = page[page.length - 1].domid + 1;
+    }
+  }
+
+  /** Resolves a domain by id (all digits) or by name. */
+  async find(ref: string | number): Promise<DomainSummary> {
+    const all = await this.list();
+    const s = String(ref);
+    const hit = /^\d+$/.test(s) ? all.find((x) => x.domid === Number(s)) : all.find((x) => x.name === s);
+    if (!hit) throw new ChaosError('DOMAIN_NOT_FOUND', `no domain has the ${/^\d+$/.test(s) ? 'id' : 'name'} ${JSON.stringify(s)}`);
+    return hit;
+  }
+
+  private async info(domid: number): Promise<DomainInfo | undefined> {
+    const [i] = await this.call(this.d.xen.domainGetInfoList(domid, 1), domid);
+    return i && i.domid === domid ? i : undefined;
+  }
+
+  /** Phase 1 of create: the domain, its limits, event channels and home; everything a request does not change. */
+  async prepare(cfg: DomainConfig): Promise<Shell> {
+    if (!NAME_RE.test(cfg.name)) throw new ChaosError('CONFIG_INVALID', `the name ${JSON.stringify(cfg.name)} is not a valid domain name`, { key: 'name' });
+    const names = await this.d.backend.names();
+    if ([...names.values()].includes(cfg.name)) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(cfg.name)} already exists`, { key: 'name' });
+    const phys = await this.call(this.d.xen.physinfo());
+    const freeMiB = (phys.freePages * 4) / 1024;
+    if (cfg.memoryMiB > freeMiB) {
+      throw new ChaosError('NO_MEMORY', `${cfg.name} asks for ${cfg.memoryMiB} MiB but the host has ${Math.floor(freeMiB)} MiB free`);
+    }
+    const uuid = cfg.uuid ?? crypto.randomUUID();
+    const t0 = performance.now();
+    const domid = await this.call(this.d.xen.domainCreate({
+      handle: uuid, maxVcpus: cfg.maxVcpus, maxGrantFrames: MAX_GRANT_FRAMES, maxMaptrackFrames: MAX_MAPTRACK_FRAMES,
+    }));
+    const log = this.d.log.child({ domid, name: cfg.name });
+    const setup: DomainSetup = {
+      domid, name: cfg.name, uuid, memoryKiB: cfg.memoryMiB * 1024, maxMemoryKiB: cfg.maxMemoryMiB * 1024,
+      vcpus: cfg.vcpus, maxVcpus: cfg.maxVcpus,
+    };
+    try {
+      await this.call(this.d.xen.domainMaxVcpus(domid, cfg.maxVcpus), domid);
+      await this.call(this.d.xen.domainSetMaxMem(domid, setup.maxMemoryKiB + MAXMEM_SLACK_KIB), domid);
+      await this.call(this.d.xen.domainSetMemmapLimit(domid, setup.maxMemoryKiB), domid);
+      for (let v = 0; v < cfg.maxVcpus; v++) {
+        const cpus = cfg.cpusPerVcpu?.[v] ?? cfg.cpus;
+        if (cpus !== 'all') await this.call(this.d.xen.vcpuSetAffinity(domid, v, cpus), domid);
+      }
+      const storePort = await this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid);
+      const consolePort = await this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid);
+      await this.d.backend.prepare(setup);
+      log.debug({ phase: 'prepare', ms: performance.now() - t0 }, 'shell prepared');
+      return { domid, uuid, setup, consolePort, storePort };
+    } catch (err) {
+      await this.rollback(domid, err);
+      throw err;
+    }
+  }
+
+  /** Phase 2 of create: load the kernel, connect console and store, record the domain, unpause. */
+  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<DomainRecord> {
+    const { domid } = shell;
+    const log = this.d.log.child({ domid, name: cfg.name });
+    const t0 = performance.now();
+    try {
+      let built;
+      try {
+        built = await this.d.xen.buildPv({
+          domid, kernel: cfg.kernel, ...(cfg.ramdisk ? { ramdisk: cfg.ramdisk } : {}), cmdline: cfg.cmdline, memMiB: cfg.memoryMiB,
+          maxVcpus: cfg.maxVcpus, consolePort: shell.consolePort, consoleDomid: 0, storePort: shell.storePort, storeDomid: 0,
+        });
+      } catch (err) {
+        const e = this.d.wrap(err, domid);
+        if (e.call === 'xc_dom_parse_image' || e.call === 'xc_dom_kernel_file') {
+          throw new ChaosError('KERNEL_INVALID', `${cfg.kernel} is not a kernel Xen can boot as a PV guest (${e.message})`, { cause: e, domid, key: 'kernel' });
+        }
+        throw e;
+      }
+      const tBuilt = performance.now();
+      await this.d.backend.connect(shell.setup, shell, built);
+      const record: DomainRecord = {
+        domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: this.d.backend.method,
+        createdAt: new Date().toISOString(), consoleMfn: built.consoleMfn, consolePort: shell.consolePort,
+      };
+      this.d.store.put(record);
+      await this.introduce(domid, built.storeMfn, shell.storePort);
+      if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
+      log.info({ phase: 'finish', buildMs: tBuilt - t0, ms: performance.now() - t0, guestOs: built.guestOs }, 'domain started');
+      return record;
+    } catch (err) {
+      await this.rollback(domid, err);
+      throw err;
+    }
+  }
+
+  private async introduce(domid: number, storeMfn: number, storePort: number): Promise<void> {
+    try {
+      await this.d.xen.xsIntroduceDomain(domid, storeMfn, storePort);
+    } catch (err) {
+      throw new ChaosError('XENSTORE', `xenstored did not take domain ${domid} (is xenstored running?)`, { cause: this.d.wrap(err, domid), domid });
+    }
+  }
+
+  /** prepare + finish: a domain built from scratch. */
+  async create(cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<DomainRecord> {
+    const shell = await this.prepare(cfg);
+    return this.finish(shell, cfg, opts);
+  }
+
+  /** Undoes a half-made domain; the original error is what the caller reports. */
+  private async rollback(domid: number, cause: unknown): Promise<void> {
+    this.d.log.warn({ domid, err: (cause as Error)?.message }, 'create failed: destroying the half-made domain');
+    await this.d.xen.domainDestroy(domid).catch(() => undefined);
+    await this.d.backend.forget(domid).catch(() => undefined);
+    this.d.store.remove(domid);
+  }
+
+  async destroy(ref: string | number): Promise<DomainSummary> {
+    const dom = await this.find(ref);
+    if (dom.domid === 0) throw new ChaosError('GUEST_STATE', 'domain 0 is the control domain and cannot be destroyed');
+    const t0 = performance.now();
+    await this.call(this.d.xen.domainDestroy(dom.domid), dom.domid);
+    await this.d.backend.forget(dom.domid);
+    this.d.store.remove(dom.domid);
+    this.d.log.info({ domid: dom.domid, name: dom.name, phase: 'destroy', ms: performance.now() - t0 }, 'domain destroyed');
+    return dom;
+  }
+
+  async pause(ref: string | number): Promise<DomainSummary> {
+    const dom = await this.guest(ref);
+    await this.call(this.d.xen.domainPause(dom.domid), dom.domid);
+    return dom;
+  }
+
+  async unpause(ref: string | number): Promise<DomainSummary> {
+    const dom = await this.guest(ref);
+    await this.call(this.d.xen.domainUnpause(dom.domid), dom.domid);
+    return dom;
+  }
+
+  private async guest(ref: string | number): Promise<DomainSummary> {
+    const dom = await this.find(ref);
+    if (dom.domid === 0) throw new ChaosError('GUEST_STATE', 'domain 0 is the control domain: the toolstack does not pause or stop it');
+    return dom;
+  }
+
+  /**
+   * Asks the guest to power off or reboot. With `waitMs`, waits until Xen reports it shut down
+   * and throws TIMEOUT if the guest ignored the request.
+   */
+  async shutdown(ref: string | number, opts: { reboot?: boolean; waitMs?: number } = {}): Promise<DomainSummary> {
+    const dom = await this.guest(ref);
+    const req: PowerRequest = opts.reboot ? 'reboot' : 'poweroff';
+    await this.d.backend.requestPower(dom.domid, req);
+    if (!opts.waitMs) return dom;
+    const deadline = Date.now() + opts.waitMs;
+    for (;;) {
+      const i = await this.info(dom.domid);
+      if (!i || i.shutdown || i.dying) return i ? summarize(i, dom.name) : { ...dom, state: 'gone' };
+      if (Date.now() > deadline) {
+        throw new ChaosError('TIMEOUT', `${dom.name} (domain ${dom.domid}) did not ${req === 'reboot' ? 'reboot' : 'shut down'} within ${(opts.waitMs / 1000).toFixed(0)} s: the guest ignored the request`, { domid: dom.domid });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  record(domid: number): DomainRecord | undefined {
+    return this.d.store.get(domid);
+  }
+}
+
+function summarize(i: DomainInfo, name: string): DomainSummary {
+  const flag = (on: boolean, c: string) => (on ? c : '-');
+  const reason = i.shutdown ? SHUTDOWN_REASONS[i.shutdownReason] : undefined;
+  return {
+    domid: i.domid, name, memMiB: Math.round((i.nrPages * 4) / 1024), vcpus: i.nrOnlineVcpus,
+    state: flag(i.running, 'r') + flag(i.blocked, 'b') + flag(i.paused, 'p') + flag(i.shutdown && !i.crashed, 's') + flag(i.crashed, 'c') + flag(i.dying, 'd'),
+    cpuTimeSec: i.cpuTimeNs / 1e9, ...(reason ? { shutdownReason: reason } : {}),
+  };
+}

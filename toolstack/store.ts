@@ -1,0 +1,55 @@
+// The toolstack's own record of the domains it made (config, uuid, device method), one JSON file each, written atomically.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DomainConfig } from './config/domain-config.js';
+
+export interface DomainRecord {
+  domid: number;
+  name: string;
+  uuid: string;
+  config: DomainConfig;
+  devMethod: 'xenstore' | 'noxs';
+  createdAt: string;
+  consoleMfn?: number;
+  consolePort?: number;
+}
+
+export class DomainStore {
+  private readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = path.join(stateDir, 'domains');
+  }
+
+  private file(domid: number): string {
+    return path.join(this.dir, `${domid}.json`);
+  }
+
+  /** Writes to a temporary file and renames it: a crash leaves the old record or the new one, never half of one. */
+  put(r: DomainRecord): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const tmp = `${this.file(r.domid)}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(r, null, 2) + '\n', { mode: 0o600 });
+    fs.renameSync(tmp, this.file(r.domid));
+  }
+
+  /** The record of `domid`, if it is for the domain with this uuid (domain ids are reused). */
+  get(domid: number, uuid?: string): DomainRecord | undefined {
+    try {
+      const r = JSON.parse(fs.readFileSync(this.file(domid), 'utf8')) as DomainRecord;
+      return uuid === undefined || r.uuid === uuid ? r : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  remove(domid: number): void {
+    fs.rmSync(this.file(domid), { force: true });
+  }
+
+  all(): DomainRecord[] {
+    if (!fs.existsSync(this.dir)) return [];
+    return fs.readdirSync(this.dir).filter((f) => /^\d+\.json$/.test(f))
+      .map((f) => this.get(Number(f.slice(0, -5)))).filter((r): r is DomainRecord => r !== undefined);
+  }
+}
