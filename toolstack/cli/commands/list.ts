@@ -1,0 +1,25 @@
+// list: the domains Xen runs, as xl prints them, or as JSON.
+import type { CommandModule } from 'yargs';
+import { open, print, type GlobalArgs } from '../context.js';
+
+type Args = GlobalArgs & { domains?: string[]; long?: boolean; json?: boolean };
+
+export const list: CommandModule<GlobalArgs, Args> = {
+  command: 'list [domains..]',
+  describe: 'list domains (all, or the ones named)',
+  builder: (y) => y
+    .positional('domains', { type: 'string', array: true, describe: 'domain ids or names' })
+    .option('long', { alias: 'l', type: 'boolean', describe: "also show each domain's record (config, uuid)" })
+    .option('json', { type: 'boolean', describe: 'print JSON' }) as never,
+  handler: async (a) => {
+    const { ts } = await open(a);
+    let doms = await ts.list();
+    if (a.domains?.length) doms = await Promise.all(a.domains.map((r) => ts.find(String(r))));
+    const rows = doms.map((d) => ({ ...d, ...(a.long ? { record: ts.record(d.domid) ?? null } : {}) }));
+    print(a.json, rows, () => {
+      const head = `${'Name'.padEnd(40)}${'ID'.padStart(5)}${'Mem'.padStart(6)} VCPUs\tState\tTime(s)\n`;
+      return head + rows.map((d) => `${d.name.padEnd(40)}${String(d.domid).padStart(5)}${String(d.memMiB).padStart(6)}${String(d.vcpus).padStart(6)}\t${d.state}\t${d.cpuTimeSec.toFixed(1).padStart(7)}\n` +
+        (a.long && d.record ? `    uuid ${d.record.uuid}, kernel ${d.record.config.kernel}, made ${d.record.createdAt}\n` : '')).join('');
+    });
+  },
+};

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// `chaos`: the lightvm command line, in the spirit of xl. Exit codes: 0 success, 1 failure, 2 bad usage.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { globalOptions } from './context.js';
+import { create } from './commands/create.js';
+import { destroy, pause, unpause } from './commands/simple.js';
+import { reboot, shutdown } from './commands/shutdown.js';
+import { list } from './commands/list.js';
+import { info } from './commands/info.js';
+import { console as consoleCmd } from './commands/console.js';
+
+function fail(message: string, code: number): void {
+  process.stderr.write(`chaos: ${message}\n`);
+  process.exitCode = code;
+}
+
+async function main(): Promise<void> {
+  await globalOptions(yargs(hideBin(process.argv)))
+    .scriptName('chaos')
+    .usage('$0 <command> [options]\n\nCreate, inspect and control Xen domains (lightvm).')
+    .command(create).command(destroy).command(shutdown).command(reboot).command(pause).command(unpause)
+    .command(list).command(info).command(consoleCmd)
+    .demandCommand(1, 'name a command (see --help)')
+    .recommendCommands()
+    .strict()
+    .help()
+    .version(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      fail(`${msg}\nTry \`chaos --help\`.`, 2);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main().catch((err: unknown) => {
+  const e = err as { code?: string; usage?: boolean; message?: string };
+  if (e.usage) fail(e.message ?? String(err), 2);
+  else if (e && typeof e.code === 'string' && (err as Error).name === 'ChaosError') fail(`${e.message} [${e.code}]`, 1);
+  else fail((err as Error)?.stack ?? String(err), 1);
+});
