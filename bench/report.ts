@@ -39,10 +39,33 @@ export function runningTable(samples: readonly Sample[], metric: string): string
   return lines.join('\n');
 }
 
+/** Medians per tool side by side, with how many times faster each tool is than xl at the same N. */
+export function comparisonTable(samples: readonly Sample[], metric: string): string {
+  const ofMetric = samples.filter((x) => x.metric === metric);
+  const tools = [...new Set(ofMetric.map((x) => String(x.parameters.tool)))];
+  const ns = [...new Set(ofMetric.map((x) => Number(x.parameters.running)))].sort((a, b) => a - b);
+  const med = (tool: string, n: number) => {
+    const v = ofMetric.filter((x) => x.parameters.tool === tool && Number(x.parameters.running) === n).map((x) => x.value);
+    return v.length ? summarize(v) : undefined;
+  };
+  const others = tools.filter((x) => x !== 'xl');
+  const unit = ofMetric[0]?.unit ?? '';
+  const head = ['running guests', ...tools.map((x) => `${x} median (${unit}) [min–max]`), ...(tools.includes('xl') ? others.map((x) => `xl ÷ ${x}`) : [])];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---:').join('|')}|`];
+  for (const n of ns) {
+    const cells = tools.map((x) => { const s = med(x, n); return s ? `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]` : '–'; });
+    const xl = med('xl', n);
+    const ratios = tools.includes('xl') ? others.map((x) => { const s = med(x, n); return s && xl ? `${(xl.median / s.median).toFixed(2)}x` : '–'; }) : [];
+    lines.push(`| ${[String(n), ...cells, ...ratios].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
 const METRIC_TEXT: Record<string, string> = {
   'create-to-ready': 'create call to the guest\'s ready mark on its console (boot time as the design defines it)',
   'create-call': 'create call until it returns',
   destroy: 'destroy call until it returns',
+  'pause-unpause': 'pause then unpause of a running guest',
 };
 
 export function renderBenchmarks(resultsDir: string, repoRoot: string): string {
@@ -66,7 +89,8 @@ export function renderBenchmarks(resultsDir: string, repoRoot: string): string {
       `${h.labMemoryMiB ? `, lab machine ${h.labMemoryMiB} MiB` : ''}; commit ${h.commit}; measured ${samples[0].at.slice(0, 10)}.`);
     out.push(`Raw samples: [${path.relative(path.join(repoRoot, 'docs'), file)}](${path.relative(path.join(repoRoot, 'docs'), file)}).`, '');
     for (const metric of [...new Set(samples.map((s) => s.metric))]) {
-      out.push(`### ${metric}: ${METRIC_TEXT[metric] ?? metric}`, '', runningTable(samples, metric), '');
+      const multi = new Set(samples.map((x) => String(x.parameters.tool))).size > 1;
+      out.push(`### ${metric}: ${METRIC_TEXT[metric] ?? metric}`, '', multi ? comparisonTable(samples, metric) : runningTable(samples, metric), '');
     }
   }
   return out.join('\n');

@@ -37,26 +37,32 @@ async function runDom0Script(lab: Lab, script: string, args: string[], o: Scenar
   if (r.code !== 0) throw new Error(`${script} failed in dom0 (exit ${r.code}): ${r.stderr.toString().trim()}`);
 }
 
-export const SCENARIOS: readonly Scenario[] = [
-  {
-    name: 'xl-create',
-    description: 'stock xl: time from `xl create` of a noop guest to its ready mark, with N guests already running',
+function createScenario(name: string, tools: string[], description: string): Scenario {
+  return {
+    name,
+    description,
     memoryMiB: (o) => 1024 /* dom0 */ + 512 /* Xen */ + Math.max(...countsOf(o)) * 6 + 256,
     async run(lab, host, o) {
       const samples: Sample[] = [];
       const reps = o.reps ?? (o.full ? 5 : 3);
       await runDom0Script(lab, 'create-vs-running.js',
-        ['--tool', 'xl', '--counts', countsOf(o).join(','), '--reps', String(reps), '--kernel', NOOP, '--memory', '4', '--prefix', 'bench'], o,
+        ['--tools', tools.join(','), '--counts', countsOf(o).join(','), '--reps', String(reps), '--kernel', NOOP, '--memory', '4', '--prefix', 'bench'], o,
         (m) => {
           samples.push({
-            scenario: 'xl-create', metric: String(m.metric), value: Number(m.value), unit: 'ms', host, at: new Date().toISOString(),
-            parameters: { tool: 'xl', guest: 'noop', memoryMiB: 4, running: Number(m.running), rep: Number(m.rep) },
+            scenario: name, metric: String(m.metric), value: Number(m.value), unit: 'ms', host, at: new Date().toISOString(),
+            parameters: { tool: String(m.tool), guest: 'noop', memoryMiB: 4, running: Number(m.running), rep: Number(m.rep) },
           });
-          if (m.metric === 'create-to-ready') o.progress(`N=${m.running} rep ${Number(m.rep) + 1}/${reps}: ${Number(m.value).toFixed(0)} ms`);
+          if (m.metric === 'create-to-ready') o.progress(`${m.tool} N=${m.running} rep ${Number(m.rep) + 1}/${reps}: ${Number(m.value).toFixed(0)} ms`);
         });
       return samples;
     },
-  },
+  };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  createScenario('xl-create', ['xl'], 'stock xl: time from `xl create` of a noop guest to its ready mark, with N guests already running'),
+  createScenario('create', ['xl', 'chaos', 'chaos-cli'],
+    'xl vs chaos (toolstack in a long-running process) vs the chaos CLI: create to ready mark, pause+unpause, destroy, with N guests running'),
 ];
 
 export function findScenarios(names: readonly string[] | undefined): Scenario[] {

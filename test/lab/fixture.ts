@@ -70,3 +70,16 @@ export async function waitForDomain(lab: Lab, name: string, pred: (d: XlDomain |
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+export const CHAOS = `${DOM0_PROJECT_DIR}/dist/toolstack/cli/main.js`;
+
+/** Runs the chaos CLI in dom0; returns exit code and output (does not throw on failure). */
+export async function chaos(lab: Lab, args: string[], timeoutMs = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await lab.run(['node', CHAOS, ...args], { timeoutMs });
+  return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** Writes a file in dom0. */
+export async function putFile(lab: Lab, file: string, text: string): Promise<void> {
+  await lab.sh(`cat > ${file} <<'LIGHTVM_FILE'\n${text}LIGHTVM_FILE`);
+}
