@@ -1,5 +1,4 @@
 // libxenevtchn: dom0's end of interdomain event channels (bind to a guest's port, notify, unbind).
-
 #include <cerrno>
 #include <functional>
 

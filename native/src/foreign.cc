@@ -1,5 +1,4 @@
 // libxenforeignmemory: copy bytes out of, or into, one page of a guest through a temporary mapping.
-
 #include <cerrno>
 #include <cstring>
 #include <vector>

@@ -1,7 +1,5 @@
 // libxenctrl: one JS function per call (version, physinfo, domain create/limits/pause/destroy, domain list, event channels).
-
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>

@@ -1,5 +1,4 @@
 // libxenguest: the PV domain builder chain (image, memory, page tables, start info, grants) as one call.
-
 #include <cerrno>
 #include <climits>
 #include <cstring>

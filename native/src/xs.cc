@@ -1,5 +1,4 @@
 // libxenstore: batches of operations (optionally in one transaction), and introducing/releasing domains.
-
 #include <cerrno>
 #include <cstdlib>
 #include <string>
