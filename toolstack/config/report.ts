@@ -9,6 +9,7 @@ export function describeValue(v: unknown): string {
   if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : `the number ${v}`;
   if (typeof v === 'boolean') return `the boolean ${v}`;
   if (v === null) return 'null';
+  if (v === undefined) return 'nothing';
   if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';
   if (typeof v === 'object') return 'an object';
   return `a ${typeof v}`;
