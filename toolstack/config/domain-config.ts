@@ -167,7 +167,9 @@ export function validateDomainConfig(settings: readonly InputSetting[], file: st
     return list as string[];
   };
 
+  // Each setting, read and checked on its own, in file order: a key twice, an unknown key, a bad value.
   const seen = new Map<string, InputSetting>();
+  const v: Partial<Record<Key, unknown>> = {};
   for (const s of settings) {
     const earlier = seen.get(s.key);
     if (earlier) {
@@ -182,11 +184,6 @@ export function validateDomainConfig(settings: readonly InputSetting[], file: st
       const hint = didYouMean(s.key, CONFIG_KEYS);
       error('CONFIG_UNKNOWN_KEY', s, `"${s.key}" is not a key lightvm knows${hint === '' ? ' (docs/config.md lists them)' : hint}`);
     }
-  }
-
-  // Each known key, read and checked on its own, in file order.
-  const v: Partial<Record<Key, unknown>> = {};
-  for (const s of settings) {
     const key = s.key as Key;
     switch (key) {
       case 'name': {

@@ -220,8 +220,9 @@ t.test('unknown keys: a suggestion when one is close, and xl keys named as such'
   bad(tt, 'flavour = "big"', 'CONFIG_UNKNOWN_KEY', 'flavour', /^"flavour" is not a key lightvm knows \(docs\/config.md lists them\)$/);
   bad(tt, 'pool = "fast"', 'CONFIG_UNKNOWN_KEY', 'pool', /^"pool" is an xl.cfg\(5\) key that lightvm does not support/);
   bad(tt, 'vnuma = [ ["pnode=0"] ]', 'CONFIG_UNKNOWN_KEY', 'vnuma', /^"vnuma" is an xl.cfg\(5\) key that lightvm does not support/);
-  // An unknown key is reported even when a later value is bad too: problems come in file order.
+  // Problems come in file order, whatever their kind.
   bad(tt, 'memroy = 5\nvcpus = 0', 'CONFIG_UNKNOWN_KEY', 'memroy', /memroy/);
+  bad(tt, 'vcpus = 0\nmemroy = 5', 'CONFIG_INVALID', 'vcpus', /^vcpus must be/);
 });
 
 t.test('missing required keys', async (tt) => {
