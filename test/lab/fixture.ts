@@ -4,7 +4,9 @@ import { Lab } from '../../lab/lab.js';
 import { parseXlList, type XlDomain } from '../../lab/xl.js';
 import { DOM0_PROJECT_DIR } from '../../lab/image.js';
 
-export const NOOP_KERNEL = `${DOM0_PROJECT_DIR}/guests/noop/noop`;
+/** The project in dom0: the image's copy, or (LIGHTVM_LAB_PROJECT=/mnt/project) the live tree for a quick edit-run loop. */
+export const PROJECT = process.env.LIGHTVM_LAB_PROJECT ?? DOM0_PROJECT_DIR;
+export const NOOP_KERNEL = `${PROJECT}/guests/noop/noop`;
 export const READY = 'LIGHTVM-READY';
 
 /** The lab `npm test` booted, or a reason to skip: lab tests never boot a lab of their own. */
@@ -71,7 +73,7 @@ export async function waitForDomain(lab: Lab, name: string, pred: (d: XlDomain |
   }
 }
 
-export const CHAOS = `${DOM0_PROJECT_DIR}/dist/toolstack/cli/main.js`;
+export const CHAOS = `${PROJECT}/dist/toolstack/cli/main.js`;
 
 /** Runs the chaos CLI in dom0; returns exit code and output (does not throw on failure). */
 export async function chaos(lab: Lab, args: string[], timeoutMs = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
