@@ -61,6 +61,17 @@ export function comparisonTable(samples: readonly Sample[], metric: string): str
   return lines.join('\n');
 }
 
+/** One row per metric, for scenarios without a number of running guests. */
+export function metricTable(samples: readonly Sample[]): string {
+  const lines = ['| what | median | min | max | samples |', '|---|---:|---:|---:|---:|'];
+  for (const metric of [...new Set(samples.map((x) => x.metric))]) {
+    const ofMetric = samples.filter((x) => x.metric === metric);
+    const s = summarize(ofMetric.map((x) => x.value));
+    lines.push(`| ${metric} | ${fmt(s.median)} ${ofMetric[0].unit} | ${fmt(s.min)} | ${fmt(s.max)} | ${s.n} |`);
+  }
+  return lines.join('\n');
+}
+
 const METRIC_TEXT: Record<string, string> = {
   'create-to-ready': 'create call to the guest\'s ready mark on its console (boot time as the design defines it)',
   'create-call': 'create call until it returns',
@@ -88,6 +99,10 @@ export function renderBenchmarks(resultsDir: string, repoRoot: string): string {
     out.push(`Host: ${h.kind} (${h.cpu}, ${h.cores} cores), Xen ${h.xen}, dom0 Linux ${h.dom0Kernel} with ${h.dom0MemoryMiB} MiB` +
       `${h.labMemoryMiB ? `, lab machine ${h.labMemoryMiB} MiB` : ''}; commit ${h.commit}; measured ${samples[0].at.slice(0, 10)}.`);
     out.push(`Raw samples: [${path.relative(path.join(repoRoot, 'docs'), file)}](${path.relative(path.join(repoRoot, 'docs'), file)}).`, '');
+    if (samples.every((x) => x.parameters.running === undefined)) {
+      out.push(metricTable(samples), '');
+      continue;
+    }
     for (const metric of [...new Set(samples.map((s) => s.metric))]) {
       const multi = new Set(samples.map((x) => String(x.parameters.tool))).size > 1;
       out.push(`### ${metric}: ${METRIC_TEXT[metric] ?? metric}`, '', multi ? comparisonTable(samples, metric) : runningTable(samples, metric), '');

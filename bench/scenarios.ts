@@ -63,6 +63,20 @@ export const SCENARIOS: readonly Scenario[] = [
   createScenario('xl-create', ['xl'], 'stock xl: time from `xl create` of a noop guest to its ready mark, with N guests already running'),
   createScenario('create', ['xl', 'chaos', 'chaos-cli'],
     'xl vs chaos (toolstack in a long-running process) vs the chaos CLI: create to ready mark, pause+unpause, destroy, with N guests running'),
+  {
+    name: 'cli-startup',
+    description: "where a command's time goes: bare node, loading yargs, pino and the toolstack, chaos vs xl for list and info",
+    memoryMiB: () => 4096,
+    async run(lab, host, o) {
+      const samples: Sample[] = [];
+      const reps = o.reps ?? (o.full ? 10 : 5);
+      await runDom0Script(lab, 'cli-startup.js', ['--reps', String(reps)], o, (m) => {
+        samples.push({ scenario: 'cli-startup', metric: String(m.metric), value: Number(m.value), unit: 'ms', host, at: new Date().toISOString(), parameters: { rep: Number(m.rep) } });
+      });
+      o.progress(`${samples.length} samples`);
+      return samples;
+    },
+  },
 ];
 
 export function findScenarios(names: readonly string[] | undefined): Scenario[] {

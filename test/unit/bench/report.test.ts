@@ -1,0 +1,50 @@
+// Unit: benchmark records and the tables docs/benchmarks.md is made of (medians, ratios, CSV quoting).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { readSamples, summarize, toCsv, writeResults, type HostProps, type Sample } from '../../../bench/record.js';
+import { comparisonTable, latestResults, metricTable, runningTable } from '../../../bench/report.js';
+import { findScenarios } from '../../../bench/scenarios.js';
+
+const host: HostProps = { kind: 'lab', cpu: 'x', cores: 2, hostKernel: 'k', xen: '4.17.7', dom0Kernel: 'd', dom0MemoryMiB: 1024, commit: 'abc', node: 'v20' };
+const s = (tool: string, running: number, value: number, metric = 'create-to-ready'): Sample =>
+  ({ scenario: 'create', metric, value, unit: 'ms', host, at: '2026-01-01T00:00:00Z', parameters: { tool, running, rep: 0 } });
+
+t.test('summarize: median of odd and even counts, min, max; empty is an error', async (t) => {
+  t.same(summarize([3, 1, 2]), { median: 2, min: 1, max: 3, n: 3 });
+  t.same(summarize([4, 1, 2, 3]), { median: 2.5, min: 1, max: 4, n: 4 });
+  t.throws(() => summarize([]), RangeError);
+});
+
+t.test('comparisonTable puts tools side by side with how many times faster than xl each is', async (t) => {
+  const table = comparisonTable([s('xl', 0, 1000), s('xl', 0, 1200), s('chaos', 0, 250), s('xl', 10, 2000), s('chaos', 10, 500)], 'create-to-ready');
+  const rows = table.split('\n');
+  t.match(rows[0], /running guests \| xl median \(ms\) \[min–max\] \| chaos median/);
+  t.match(rows[0], /xl ÷ chaos/);
+  t.match(rows[2], /^\| 0 \| 1100 \[1000–1200\] \| 250 \[250–250\] \| 4\.40x \|$/);
+  t.match(rows[3], /^\| 10 \| 2000 .* \| 4\.00x \|$/);
+});
+
+t.test('runningTable compares each N with the smallest; metricTable has a row per metric', async (t) => {
+  t.match(runningTable([s('xl', 0, 100), s('xl', 100, 300)], 'create-to-ready'), /\| 100 \| 300 \| 300 \| 300 \| 1 \| 3\.00x \|/);
+  const m = metricTable([{ ...s('x', 0, 5, 'node-bare'), parameters: { rep: 0 } }, { ...s('x', 0, 7, 'node-bare'), parameters: { rep: 1 } }]);
+  t.match(m, /\| node-bare \| 6\.0 ms \| 5\.0 \| 7\.0 \| 2 \|/);
+});
+
+t.test('results round-trip through JSON lines; CSV quotes what needs quoting; the newest run wins', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-bench-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  writeResults(path.join(dir, '2026-01-01-a'), 'create', [s('xl', 0, 1)]);
+  const { jsonl } = writeResults(path.join(dir, '2026-01-02-b'), 'create', [s('xl', 0, 2)]);
+  t.same(readSamples(jsonl).map((x) => x.value), [2]);
+  t.equal(latestResults(dir).get('create')?.samples[0].value, 2, 'the newer run is used');
+  t.match(toCsv([{ ...s('xl', 0, 1), host: { ...host, xen: '4.17, "x"' } }]), /"4\.17, ""x"""/);
+  fs.writeFileSync(path.join(dir, 'bad.jsonl'), '{"nope":1}\n');
+  t.throws(() => readSamples(path.join(dir, 'bad.jsonl')), /not a benchmark sample/);
+});
+
+t.test('an unknown scenario is refused with the list of known ones', async (t) => {
+  t.throws(() => findScenarios(['nope']), /unknown scenario "nope"; known: xl-create, create, cli-startup/);
+  t.equal(findScenarios(undefined).length, 3);
+});
