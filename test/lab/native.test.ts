@@ -1,10 +1,9 @@
 // Lab: the native addon on real Xen 4.17 in dom0: host queries, a noop guest built and run without xl, a bad kernel, XenStore and watches.
 import t from 'tap';
-import { DOM0_PROJECT_DIR } from '../../lab/image.js';
-import { destroyOnTeardown, labOrSkip, NOOP_KERNEL, READY, uniqueName } from './fixture.js';
+import { destroyOnTeardown, labOrSkip, NOOP_KERNEL, PROJECT, READY, uniqueName } from './fixture.js';
 
 const { lab, skip } = labOrSkip();
-const PROBE = `${DOM0_PROJECT_DIR}/dist/test/lab/dom0/native-probe.js`;
+const PROBE = `${PROJECT}/dist/test/lab/dom0/native-probe.js`;
 
 // The probe prints plain JSON; the assertions below check its shape.
 type Json = Record<string, any>;
