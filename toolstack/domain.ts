@@ -46,6 +46,9 @@ export interface ToolstackDeps {
 }
 
 const INFO_PAGE = 1024;
+/** More restarts than this within the window is a guest that cannot stay up. */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 60_000;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export class Toolstack {
@@ -236,6 +239,49 @@ export class Toolstack {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /**
+   * For each domain this toolstack made that has shut down, does what its config says for the
+   * reason (on_poweroff, on_reboot, on_crash). Returns what it did, for logs and tests.
+   */
+  async applyShutdownActions(): Promise<{ domid: number; name: string; reason: string; action: string; newDomid?: number }[]> {
+    const done: { domid: number; name: string; reason: string; action: string; newDomid?: number }[] = [];
+    for (const info of await this.allInfo()) {
+      if (!info.shutdown || info.dying || info.domid === 0) continue;
+      const rec = this.d.store.get(info.domid, info.handle);
+      if (!rec) continue; // made by another toolstack: its business
+      const reason = SHUTDOWN_REASONS[info.shutdownReason] ?? `reason ${info.shutdownReason}`;
+      // A suspended domain is being saved; a soft reset is handled by whoever asked for it.
+      if (reason === 'suspend' || reason === 'soft_reset') continue;
+      const action = reason === 'poweroff' ? rec.config.onPoweroff : reason === 'reboot' ? rec.config.onReboot : rec.config.onCrash;
+      const log = this.d.log.child({ domid: info.domid, name: rec.name });
+      if (action === 'preserve') {
+        if (!rec.preserved) { this.d.store.put({ ...rec, preserved: true }); done.push({ domid: info.domid, name: rec.name, reason, action }); }
+        continue;
+      }
+      // Core dumps are not written yet: the coredump actions do the rest of their work and say so.
+      if (action.startsWith('coredump-')) log.warn({ action }, 'core dumps are not supported: the domain is not dumped');
+      await this.destroy(info.domid);
+      if (action === 'destroy' || action === 'coredump-destroy') {
+        done.push({ domid: info.domid, name: rec.name, reason, action });
+        continue;
+      }
+      // restart, rename-restart and coredump-restart: the same config, a new domain; a guest that dies
+      // right after every start would restart forever, so that is cut short.
+      const now = Date.now();
+      const recent = (rec.restarts ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
+      if (recent.length >= MAX_RESTARTS) {
+        log.error({ reason, restarts: recent.length }, `restarted ${recent.length} times in ${RESTART_WINDOW_MS / 1000} s: not restarting again`);
+        done.push({ domid: info.domid, name: rec.name, reason, action: 'destroy (restart loop)' });
+        continue;
+      }
+      const again = await this.create({ ...rec.config, uuid: undefined });
+      this.d.store.put({ ...again, restarts: [...recent, now] });
+      log.info({ reason, action, newDomid: again.domid }, 'domain restarted');
+      done.push({ domid: info.domid, name: rec.name, reason, action, newDomid: again.domid });
+    }
+    return done;
   }
 
   record(domid: number): DomainRecord | undefined {

@@ -12,6 +12,10 @@ export interface DomainRecord {
   createdAt: string;
   consoleMfn?: number;
   consolePort?: number;
+  /** Set once an on_* "preserve" action has been applied, so it is reported once. */
+  preserved?: boolean;
+  /** When the toolstack restarted this domain's earlier incarnations (ms since the epoch), to stop restart loops. */
+  restarts?: number[];
 }
 
 export class DomainStore {

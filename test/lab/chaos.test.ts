@@ -118,3 +118,22 @@ t.test('shutdown -w of a guest that ignores the request times out with a clear e
   t.match(r.stderr, /did not shut down within 3 s: the guest ignored the request/);
   t.equal((await lab!.sh(`xenstore-read /local/domain/$(xl domid ${name})/control/shutdown`)).trim(), 'poweroff', 'the request was written');
 });
+
+t.test('on_poweroff and on_crash are honoured by the per-host monitor that create starts', { skip }, async (t) => {
+  const off = uniqueName('off'), keep = uniqueName('keep');
+  destroyOnTeardown(t, lab!, [off, keep]);
+  await putFile(lab!, `/tmp/${off}.cfg`, noopConfig(off, { extra: 'poweroff', more: ['on_poweroff = "destroy"'] }));
+  await putFile(lab!, `/tmp/${keep}.cfg`, noopConfig(keep, { extra: 'crash', more: ['on_crash = "preserve"'] }));
+  t.equal((await chaos(lab!, ['create', `/tmp/${off}.cfg`])).code, 0);
+  t.equal((await chaos(lab!, ['create', `/tmp/${keep}.cfg`])).code, 0);
+  const deadline = Date.now() + 120_000;
+  let names: string[] = [];
+  while (Date.now() < deadline) {
+    names = (await xlList(lab!)).map((d) => d.name);
+    if (!names.includes(off)) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  t.notOk(names.includes(off), 'the guest that powered off was destroyed (on_poweroff=destroy)');
+  t.match((await xlList(lab!)).find((d) => d.name === keep)?.state ?? '', /c/, 'the crashed guest is kept (on_crash=preserve)');
+  t.match(await lab!.sh('cat /var/lib/lightvm/monitor.log'), /applied destroy after poweroff/, 'the monitor logged what it did');
+});

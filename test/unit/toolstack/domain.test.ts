@@ -122,3 +122,32 @@ t.test('list names domains made by others from XenStore and shows xl-style state
   t.match(l.find((d) => d.name === 'made-by-xl')!.state, /c/);
   t.equal(l.find((d) => d.name === 'made-by-xl')!.shutdownReason, 'crash');
 });
+
+t.test('shutdown actions: destroy, restart (with a loop guard), preserve once; domains made by others are left alone', async (t) => {
+  const { xen, ts } = setup(t);
+  const off = await ts.create(cfg({ name: 'off' }));
+  const crash = await ts.create(cfg({ name: 'crashy', onCrash: 'restart' }));
+  const keep = await ts.create(cfg({ name: 'keep', onPoweroff: 'preserve' }));
+  const foreign = await xen.domainCreate({ handle: '11111111-2222-3333-4444-555555555555', maxVcpus: 1, maxGrantFrames: 1, maxMaptrackFrames: 1 });
+  await xen.domainShutdown(off.domid, 0);
+  await xen.domainShutdown(crash.domid, 3);
+  await xen.domainShutdown(keep.domid, 0);
+  await xen.domainShutdown(foreign, 0);
+  const done = await ts.applyShutdownActions();
+  t.same(done.map((d) => [d.name, d.reason, d.action]), [['off', 'poweroff', 'destroy'], ['crashy', 'crash', 'restart'], ['keep', 'poweroff', 'preserve']]);
+  t.notOk(xen.domains.has(off.domid), 'on_poweroff=destroy destroyed it');
+  const again = done[1].newDomid!;
+  t.ok(xen.domains.has(again) && again !== crash.domid, 'on_crash=restart made a new domain');
+  t.equal((await ts.find('crashy')).domid, again, 'with the same name');
+  t.ok(xen.domains.has(keep.domid), 'preserve keeps it');
+  t.ok(xen.domains.has(foreign), 'a domain chaos did not make is not touched');
+  t.same(await ts.applyShutdownActions(), [], 'preserve is reported once');
+
+  let id = again;
+  for (let i = 0; i < 3; i++) {
+    await xen.domainShutdown(id, 3);
+    const [d] = await ts.applyShutdownActions();
+    if (i < 2) { t.equal(d.action, 'restart'); id = d.newDomid!; } else t.equal(d.action, 'destroy (restart loop)', 'the fourth crash within a minute is not restarted');
+  }
+  t.notOk((await ts.list()).some((d) => d.name === 'crashy'));
+});

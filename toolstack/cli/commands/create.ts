@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { ChaosError } from '../../errors.js';
 import { open, type GlobalArgs } from '../context.js';
 
-type Args = GlobalArgs & { config: string; overrides?: string[]; paused?: boolean; console?: boolean; count?: number; json?: boolean };
+type Args = GlobalArgs & { config: string; overrides?: string[]; paused?: boolean; console?: boolean; count?: number; json?: boolean; monitor: boolean };
 
 export const create: CommandModule<GlobalArgs, Args> = {
   command: 'create <config> [overrides..]',
@@ -15,6 +15,7 @@ export const create: CommandModule<GlobalArgs, Args> = {
     .option('console', { alias: 'c', type: 'boolean', describe: "attach to the guest's console once it runs" })
     .option('count', { alias: 'n', type: 'number', describe: 'create N copies named <name>-1 .. <name>-N' })
     .option('json', { type: 'boolean', describe: 'print JSON' })
+    .option('monitor', { type: 'boolean', default: true, describe: 'start the per-host monitor that applies on_poweroff/on_reboot/on_crash (--no-monitor: do not)' })
     .example('$0 create noop.cfg', 'one domain')
     .example('$0 create -n 20 noop.cfg memory=8', 'twenty, with 8 MiB each') as never,
   handler: async (a) => {
@@ -44,6 +45,7 @@ export const create: CommandModule<GlobalArgs, Args> = {
       }
     }
     const totalMs = performance.now() - t0;
+    if (made.length && a.monitor) (await import('./monitor.js')).ensureMonitor(a);
     if (a.json) process.stdout.write(JSON.stringify({ created: made, failed, totalMs }, null, 2) + '\n');
     else if (count > 1) process.stderr.write(`${made.length} created, ${failed.length} failed, ${(totalMs / Math.max(made.length, 1)).toFixed(0)} ms per domain\n`);
     if (failed.length) throw new ChaosError('INTERNAL', `${failed.length} of ${count} creates failed`);
