@@ -1,6 +1,6 @@
 // Domain lifecycle: create in two named phases (prepare a shell, finish it), destroy, pause, unpause, shutdown, reboot, list.
 import crypto from 'node:crypto';
-import type { Logger } from 'pino';
+import type { Log } from './log.js';
 import { ChaosError } from './errors.js';
 import type { DomainConfig } from './config/domain-config.js';
 import type { DeviceBackend, DomainSetup, PowerRequest } from './devices/backend.js';
@@ -40,7 +40,7 @@ export interface ToolstackDeps {
   xen: XenNative;
   backend: DeviceBackend;
   store: DomainStore;
-  log: Logger;
+  log: Log;
   /** Converts a native error into a ChaosError (XEN_CALL with call, errno, domid). */
   wrap(err: unknown, domid?: number): ChaosError;
 }

@@ -1,5 +1,5 @@
 // libchaos: opens a toolstack (native Xen layer, device back-end chosen once, record store) for programs to use.
-import type { Logger } from 'pino';
+import type { Log } from './log.js';
 import { Toolstack } from './domain.js';
 import { DomainStore } from './store.js';
 import { XenStore } from './xen/xenstore.js';
@@ -11,7 +11,7 @@ import type { XenNative } from './xen/types.js';
 export interface OpenOptions {
   /** Where the toolstack keeps its domains' records. */
   stateDir: string;
-  log: Logger;
+  log: Log;
   /** The device-control back-end, chosen once for this toolstack. */
   devMethod?: 'xenstore' | 'noxs';
 }
@@ -30,3 +30,4 @@ export function openToolstack(o: OpenOptions): { ts: Toolstack; xen: XenNative }
 export { Toolstack } from './domain.js';
 export type { DomainSummary, Shell } from './domain.js';
 export { ChaosError } from './errors.js';
+export type { Log } from './log.js';

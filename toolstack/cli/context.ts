@@ -1,7 +1,8 @@
 // What every chaos command shares: options common to all, the logger, and the toolstack opened on first use.
 import fs from 'node:fs';
 import type { Argv } from 'yargs';
-import type { Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Log, LogFn } from '../log.js';
 import type { Toolstack } from '../domain.js';
 import type { XenNative } from '../xen/types.js';
 
@@ -20,17 +21,48 @@ export function globalOptions<T>(y: Argv<T>) {
     .option('state-dir', { type: 'string', default: '/var/lib/lightvm', describe: "where the toolstack keeps its domains' records" });
 }
 
-let opened: { ts: Toolstack; xen: XenNative; log: Logger } | undefined;
+let opened: { ts: Toolstack; xen: XenNative; log: Log } | undefined;
 
 /** Opens the toolstack once per process; modules load here, so `--help` stays fast. */
-export async function open(a: GlobalArgs): Promise<{ ts: Toolstack; xen: XenNative; log: Logger }> {
+export async function open(a: GlobalArgs): Promise<{ ts: Toolstack; xen: XenNative; log: Log }> {
   if (opened) return opened;
-  const [{ pino }, { openToolstack }] = await Promise.all([import('pino'), import('../index.js')]);
-  const dest = a['log-file'] ? pino.destination({ dest: a['log-file'], append: true, mkdir: true, sync: true }) : pino.destination({ dest: 2, sync: true });
-  const log = pino({ level: a['log-level'], base: { pid: process.pid } }, dest);
+  const { openToolstack } = await import('../index.js');
+  const log = lazyLogger(a['log-level'], a['log-file']);
   const { ts, xen } = openToolstack({ stateDir: a['state-dir'], log });
   opened = { ts, xen, log };
   return opened;
+}
+
+const LEVEL_VALUES: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+
+/**
+ * A logger that loads pino only when a record at an enabled level is written: most commands log
+ * nothing at the default level, and loading pino is a good part of a command's start-up.
+ */
+export function lazyLogger(level: string, file?: string, bindings: Record<string, unknown> = {}, root?: { get(): Log }): Log {
+  const base = root ?? (() => {
+    let real: Log | undefined;
+    return {
+      get(): Log {
+        if (!real) {
+          const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
+          const dest = file ? pino.destination({ dest: file, append: true, mkdir: true, sync: true }) : pino.destination({ dest: 2, sync: true });
+          real = pino({ level, base: { pid: process.pid } }, dest) as unknown as Log;
+        }
+        return real;
+      },
+    };
+  })();
+  const min = LEVEL_VALUES[level] ?? LEVEL_VALUES.warn;
+  const at = (name: keyof typeof LEVEL_VALUES): LogFn => (obj, msg) => {
+    if (LEVEL_VALUES[name] < min) return;
+    const l = Object.keys(bindings).length ? base.get().child(bindings) : base.get();
+    (l[name as 'info'] as LogFn)(obj, msg);
+  };
+  return {
+    child: (b) => lazyLogger(level, file, { ...bindings, ...b }, base),
+    trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'),
+  };
 }
 
 /** Prints data as JSON (with --json) or as the text `human` makes. */
