@@ -83,8 +83,21 @@ export class Toolstack {
 
   /** Resolves a domain by id (all digits) or by name. */
   async find(ref: string | number): Promise<DomainSummary> {
-    const all = await this.list();
     const s = String(ref);
+    // Fast paths, one hypercall each: an id, or a name this toolstack's index knows (checked
+    // against Xen, since ids are reused). Anything else scans every domain's name, as xl does.
+    if (/^\d+$/.test(s)) {
+      const i = await this.info(Number(s));
+      if (!i) throw new ChaosError('DOMAIN_NOT_FOUND', `no domain has the id ${JSON.stringify(s)}`);
+      const name = this.d.store.get(i.domid, i.handle)?.name ?? (await this.d.backend.names([i.domid])).get(i.domid) ?? `(domain ${i.domid})`;
+      return summarize(i, name);
+    }
+    const rec = this.d.store.byName(s);
+    if (rec) {
+      const i = await this.info(rec.domid);
+      if (i && i.handle === rec.uuid) return summarize(i, rec.name);
+    }
+    const all = await this.list();
     const hit = /^\d+$/.test(s) ? all.find((x) => x.domid === Number(s)) : all.find((x) => x.name === s);
     if (!hit) throw new ChaosError('DOMAIN_NOT_FOUND', `no domain has the ${/^\d+$/.test(s) ? 'id' : 'name'} ${JSON.stringify(s)}`);
     return hit;

@@ -20,9 +20,12 @@ export interface DomainRecord {
 
 export class DomainStore {
   private readonly dir: string;
+  /** names/<name> holds the domid: finding a domain by name costs one file, not a scan of every domain. */
+  private readonly names: string;
 
   constructor(stateDir: string) {
     this.dir = path.join(stateDir, 'domains');
+    this.names = path.join(stateDir, 'names');
   }
 
   private file(domid: number): string {
@@ -35,6 +38,21 @@ export class DomainStore {
     const tmp = `${this.file(r.domid)}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(r, null, 2) + '\n', { mode: 0o600 });
     fs.renameSync(tmp, this.file(r.domid));
+    fs.mkdirSync(this.names, { recursive: true, mode: 0o700 });
+    const ntmp = path.join(this.names, `.${r.name}.${process.pid}.tmp`);
+    fs.writeFileSync(ntmp, String(r.domid), { mode: 0o600 });
+    fs.renameSync(ntmp, path.join(this.names, r.name));
+  }
+
+  /** The record of the domain this toolstack made with this name, if the index knows one. */
+  byName(name: string): DomainRecord | undefined {
+    if (name.includes('/') || name.startsWith('.')) return undefined;
+    try {
+      const r = this.get(Number(fs.readFileSync(path.join(this.names, name), 'utf8')));
+      return r?.name === name ? r : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The record of `domid`, if it is for the domain with this uuid (domain ids are reused). */
@@ -48,7 +66,13 @@ export class DomainStore {
   }
 
   remove(domid: number): void {
+    const r = this.get(domid);
     fs.rmSync(this.file(domid), { force: true });
+    if (r && this.byNameFile(r.name) === domid) fs.rmSync(path.join(this.names, r.name), { force: true });
+  }
+
+  private byNameFile(name: string): number | undefined {
+    try { return Number(fs.readFileSync(path.join(this.names, name), 'utf8')); } catch { return undefined; }
   }
 
   all(): DomainRecord[] {

@@ -27,8 +27,8 @@ export interface DeviceBackend {
   requestPower(domid: number, req: PowerRequest): Promise<void>;
   /** After destroy: removes everything the back-end keeps for the domain. Safe to call twice. */
   forget(domid: number): Promise<void>;
-  /** Names of the domains this back-end knows, by domid (includes domains other toolstacks made). */
-  names(): Promise<Map<number, string>>;
+  /** Names of the domains this back-end knows, by domid (includes domains other toolstacks made); only `domids` when given. */
+  names(domids?: number[]): Promise<Map<number, string>>;
   /** Machine frame and event channel of the guest's console ring, if it has one. */
   console(domid: number): Promise<{ mfn: number; port: number; tty?: string } | undefined>;
 }

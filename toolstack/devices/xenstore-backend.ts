@@ -65,8 +65,8 @@ export class XenStoreBackend implements DeviceBackend {
     if (paths.length) await this.xs.transaction((b) => { for (const p of paths) b.rm(p); });
   }
 
-  async names(): Promise<Map<number, string>> {
-    const ids = (await this.xs.directory('/local/domain')).map(Number).filter((n) => Number.isInteger(n) && n >= 0);
+  async names(domids?: number[]): Promise<Map<number, string>> {
+    const ids = domids ?? (await this.xs.directory('/local/domain')).map(Number).filter((n) => Number.isInteger(n) && n >= 0);
     const values = await this.xs.batch((b) => { for (const id of ids) b.read(`${home(id)}/name`); });
     const out = new Map<number, string>();
     ids.forEach((id, i) => { if (typeof values[i] === 'string') out.set(id, values[i] as string); });

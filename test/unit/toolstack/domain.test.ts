@@ -151,3 +151,23 @@ t.test('shutdown actions: destroy, restart (with a loop guard), preserve once; d
   }
   t.notOk((await ts.list()).some((d) => d.name === 'crashy'));
 });
+
+t.test('find by id or by a name chaos made costs no scan of every domain; stale index entries fall back to the scan', async (t) => {
+  const { xen, ts, store } = setup(t);
+  const r = await ts.create(cfg({ name: 'web' }));
+  let directories = 0;
+  const batch = xen.xsBatch.bind(xen);
+  xen.xsBatch = async (ops, tx) => { directories += ops.filter((o) => o.op === 'directory').length; return batch(ops, tx); };
+  t.equal((await ts.find('web')).domid, r.domid);
+  t.equal((await ts.find(String(r.domid))).name, 'web');
+  t.equal(directories, 0, 'no scan of /local/domain');
+  // The domain dies behind chaos's back and its id is reused by xl: the index must not be believed.
+  await xen.domainDestroy(r.domid);
+  t.equal(store.byName('web')?.domid, r.domid, 'the index still points at the dead domain');
+  await t.rejects(ts.find('web'), { code: 'DOMAIN_NOT_FOUND' });
+  t.ok(directories > 0, 'the scan was the fallback');
+  await ts.create(cfg({ name: 'web2' }));
+  await ts.destroy('web2');
+  t.equal(store.byName('web2'), undefined, 'destroy removes the name from the index');
+  t.equal(store.byName('../etc'), undefined, 'a name is never a path');
+});
