@@ -25,6 +25,7 @@ async function main(): Promise<number> {
     .option('scenario', { type: 'string', array: true, describe: `scenario(s) to run: ${SCENARIOS.map((s) => s.name).join(', ')}` })
     .option('reps', { type: 'number', describe: 'creates per point (median, min, max are kept)' })
     .option('counts', { type: 'string', describe: 'numbers of running guests, e.g. 0,10,50' })
+    .option('tools', { type: 'string', describe: 'for create scenarios: the tools to compare, e.g. xl,chaos (default: all of the scenario)' })
     .option('report-only', { type: 'boolean', default: false, describe: 'only regenerate docs/benchmarks.md from recorded results' })
     .option('list', { type: 'boolean', default: false, describe: 'list the scenarios' })
     .strict().help()
@@ -39,7 +40,9 @@ async function main(): Promise<number> {
   if (a.reps !== undefined && (!Number.isInteger(a.reps) || a.reps < 1 || a.reps > 100)) { say('bench: --reps takes a whole number from 1 to 100'); return 2; }
 
   if (!a['report-only']) {
-    const opts = { full: a.full, reps: a.reps, counts, progress: (l: string) => say(`  ${l}`) };
+    const tools = a.tools?.split(',');
+    if (tools?.some((x) => !['xl', 'chaos', 'chaos-cli'].includes(x))) { say('bench: --tools takes xl, chaos and chaos-cli, comma separated'); return 2; }
+    const opts = { full: a.full, reps: a.reps, counts, tools, progress: (l: string) => say(`  ${l}`) };
     const memoryMiB = Math.max(4096, ...scenarios.map((s) => s.memoryMiB(opts)));
     const lab = new Lab({ stateDir: process.env.LIGHTVM_LAB_STATE_DIR, memoryMiB });
     const up = await lab.up({ reuse: true, log: say });

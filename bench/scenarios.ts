@@ -3,7 +3,7 @@ import type { Lab } from '../lab/lab.js';
 import { DOM0_PROJECT_DIR } from '../lab/image.js';
 import type { HostProps, Sample } from './record.js';
 
-export interface ScenarioOptions { full: boolean; reps?: number; counts?: number[]; progress(line: string): void }
+export interface ScenarioOptions { full: boolean; reps?: number; counts?: number[]; tools?: string[]; progress(line: string): void }
 
 export interface Scenario {
   name: string;
@@ -46,7 +46,7 @@ function createScenario(name: string, tools: string[], description: string): Sce
       const samples: Sample[] = [];
       const reps = o.reps ?? (o.full ? 5 : 3);
       await runDom0Script(lab, 'create-vs-running.js',
-        ['--tools', tools.join(','), '--counts', countsOf(o).join(','), '--reps', String(reps), '--kernel', NOOP, '--memory', '4', '--prefix', 'bench'], o,
+        ['--tools', (o.tools ?? tools).join(','), '--counts', countsOf(o).join(','), '--reps', String(reps), '--kernel', NOOP, '--memory', '4', '--prefix', 'bench'], o,
         (m) => {
           samples.push({
             scenario: name, metric: String(m.metric), value: Number(m.value), unit: 'ms', host, at: new Date().toISOString(),
