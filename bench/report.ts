@@ -3,17 +3,30 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readSamples, summarize, type Sample } from './record.js';
 
-/** The newest run directory holding each scenario's samples. */
-export function latestResults(resultsDir: string): Map<string, { file: string; samples: Sample[] }> {
-  const out = new Map<string, { file: string; samples: Sample[] }>();
+/**
+ * Each scenario's newest samples: per tool, the newest run that measured it (a run may compare
+ * only some tools). `files` lists the runs used, newest first.
+ */
+export function latestResults(resultsDir: string): Map<string, { file: string; files: string[]; samples: Sample[] }> {
+  const out = new Map<string, { file: string; files: string[]; samples: Sample[]; tools: Set<string> }>();
   if (!fs.existsSync(resultsDir)) return out;
   const runs = fs.readdirSync(resultsDir).filter((d) => fs.statSync(path.join(resultsDir, d)).isDirectory()).sort().reverse();
   for (const run of runs) {
     for (const f of fs.readdirSync(path.join(resultsDir, run)).filter((f) => f.endsWith('.jsonl')).sort()) {
       const scenario = f.slice(0, -'.jsonl'.length);
-      if (out.has(scenario)) continue;
       const file = path.join(resultsDir, run, f);
-      out.set(scenario, { file, samples: readSamples(file) });
+      const samples = readSamples(file);
+      const tool = (x: Sample) => String(x.parameters.tool ?? '');
+      const entry = out.get(scenario);
+      if (!entry) {
+        out.set(scenario, { file, files: [file], samples, tools: new Set(samples.map(tool)) });
+        continue;
+      }
+      const older = samples.filter((x) => !entry.tools.has(tool(x)));
+      if (older.length === 0) continue;
+      entry.samples.push(...older);
+      entry.files.push(file);
+      for (const x of older) entry.tools.add(tool(x));
     }
   }
   return out;
@@ -93,12 +106,13 @@ export function renderBenchmarks(resultsDir: string, repoRoot: string): string {
     '',
   ];
   if (latest.size === 0) out.push('No results yet: run `npm run bench`.');
-  for (const [scenario, { file, samples }] of latest) {
+  for (const [scenario, { files, samples }] of latest) {
     const h = samples[0].host;
     out.push(`## ${scenario}`, '');
     out.push(`Host: ${h.kind} (${h.cpu}, ${h.cores} cores), Xen ${h.xen}, dom0 Linux ${h.dom0Kernel} with ${h.dom0MemoryMiB} MiB` +
       `${h.labMemoryMiB ? `, lab machine ${h.labMemoryMiB} MiB` : ''}; commit ${h.commit}; measured ${samples[0].at.slice(0, 10)}.`);
-    out.push(`Raw samples: [${path.relative(path.join(repoRoot, 'docs'), file)}](${path.relative(path.join(repoRoot, 'docs'), file)}).`, '');
+    const rel = (f: string) => path.relative(path.join(repoRoot, 'docs'), f);
+    out.push(`Raw samples: ${files.map((f) => `[${rel(f)}](${rel(f)})`).join(', ')}${files.length > 1 ? ' (each tool from the newest run that measured it)' : ''}.`, '');
     if (samples.every((x) => x.parameters.running === undefined)) {
       out.push(metricTable(samples), '');
       continue;

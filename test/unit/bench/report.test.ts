@@ -48,3 +48,13 @@ t.test('an unknown scenario is refused with the list of known ones', async (t) =
   t.throws(() => findScenarios(['nope']), /unknown scenario "nope"; known: xl-create, create, cli-startup/);
   t.equal(findScenarios(undefined).length, 3);
 });
+
+t.test('a newer run that compared fewer tools keeps the other tools from the older run', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-bench-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  writeResults(path.join(dir, '2026-01-01-a'), 'create', [s('xl', 0, 10), s('chaos', 0, 5), s('chaos-cli', 0, 50)]);
+  writeResults(path.join(dir, '2026-01-02-b'), 'create', [s('xl', 0, 12), s('chaos', 0, 4)]);
+  const r = latestResults(dir).get('create')!;
+  t.same(r.samples.map((x) => `${x.parameters.tool}=${x.value}`).sort(), ['chaos-cli=50', 'chaos=4', 'xl=12']);
+  t.equal(r.files.length, 2);
+});
