@@ -10,7 +10,7 @@ import { LabError } from '../lab/errors.js';
 import { PROJECT_ROOT } from '../lab/config.js';
 import { parseXlInfo } from '../lab/xl.js';
 import { commitId, hostCpu, writeResults, type HostProps } from './record.js';
-import { findScenarios, SCENARIOS } from './scenarios.js';
+import { findScenarios, ScenarioError, SCENARIOS } from './scenarios.js';
 import { renderBenchmarks } from './report.js';
 
 const RESULTS = path.join(PROJECT_ROOT, 'bench', 'results');
@@ -60,8 +60,17 @@ async function main(): Promise<number> {
       for (const s of scenarios) {
         say(`scenario ${s.name}: ${s.description}`);
         const t0 = performance.now();
-        // Results are written per scenario, so a later failure keeps what was measured.
-        const samples = await s.run(lab, host, opts);
+        // Results are written per scenario, so a later failure keeps what was measured; so does a failure part way.
+        let samples;
+        try {
+          samples = await s.run(lab, host, opts);
+        } catch (err) {
+          if (err instanceof ScenarioError && err.partial.length) {
+            const { jsonl } = writeResults(path.join(RESULTS, runId), s.name, err.partial);
+            say(`  kept the ${err.partial.length} samples measured before the failure -> ${path.relative(PROJECT_ROOT, jsonl)}`);
+          }
+          throw err;
+        }
         const { jsonl } = writeResults(path.join(RESULTS, runId), s.name, samples);
         say(`  ${samples.length} samples in ${((performance.now() - t0) / 1000).toFixed(0)} s -> ${path.relative(PROJECT_ROOT, jsonl)}`);
       }

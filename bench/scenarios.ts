@@ -19,6 +19,11 @@ function countsOf(o: ScenarioOptions): number[] {
   return o.counts ?? (o.full ? [0, 10, 50, 100] : [0, 10]);
 }
 
+/** A scenario that failed part way: the samples it had measured, so that the runner keeps them. */
+export class ScenarioError extends Error {
+  constructor(message: string, readonly partial: Sample[]) { super(message); }
+}
+
 /** Runs a dom0-side script that prints JSON lines: {kind:"sample"|"progress", ...}. */
 async function runDom0Script(lab: Lab, script: string, args: string[], o: ScenarioOptions, onSample: (s: Record<string, unknown>) => void): Promise<void> {
   let partial = '';
@@ -53,7 +58,7 @@ function createScenario(name: string, tools: string[], description: string): Sce
             parameters: { tool: String(m.tool), guest: 'noop', memoryMiB: 4, running: Number(m.running), rep: Number(m.rep) },
           });
           if (m.metric === 'create-to-ready') o.progress(`${m.tool} N=${m.running} rep ${Number(m.rep) + 1}/${reps}: ${Number(m.value).toFixed(0)} ms`);
-        });
+        }).catch((err: Error) => { throw new ScenarioError(err.message, samples); });
       return samples;
     },
   };

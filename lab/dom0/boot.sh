@@ -12,6 +12,9 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/xen /run/xenstored /run/lock /run/lightvm
 mark "dom0 init"
+# A process that crashes in the lab leaves a core to debug (the agent runs with no core size limit).
+mkdir -p /var/lib/lightvm-cores
+echo '/var/lib/lightvm-cores/core.%e.%p' > /proc/sys/kernel/core_pattern
 
 while read -r mod; do
   insmod "$mod" 2>/tmp/insmod.err || grep -q 'File exists' /tmp/insmod.err || echo "insmod $mod: $(cat /tmp/insmod.err)" > /dev/console
