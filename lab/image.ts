@@ -311,10 +311,10 @@ export async function buildDom0Image(stateDir: string, token: string): Promise<D
   fs.chmodSync(secretsFile, 0o600);
   // The kernel unpacks concatenated archives in order: one initramfs from three layers.
   const file = path.join(dir, 'dom0.cpio');
-  const out = fs.openSync(file + '.tmp', 'w', 0o600);
-  try {
-    for (const f of [base.file, project.file, secretsFile]) fs.writeSync(out, fs.readFileSync(f));
-  } finally { fs.closeSync(out); }
+  // Copying the large base layer lets the kernel do the work; the small layers are appended.
+  fs.copyFileSync(base.file, file + '.tmp');
+  fs.chmodSync(file + '.tmp', 0o600);
+  for (const f of [project.file, secretsFile]) fs.appendFileSync(file + '.tmp', fs.readFileSync(f));
   fs.renameSync(file + '.tmp', file);
   return { file, bytes: fs.statSync(file).size, layers: { base, project }, kernel };
 }

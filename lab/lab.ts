@@ -19,7 +19,13 @@ export interface LabState {
   bootSeconds: number;
 }
 
-export interface UpResult { state: LabState; image: Dom0Image; phases: { mark: string; seconds: number }[]; reused: boolean }
+export interface UpResult {
+  state: LabState;
+  /** The image booted; absent when a running lab was reused. */
+  image?: Dom0Image;
+  phases: { mark: string; seconds: number }[];
+  reused: boolean;
+}
 
 export interface RunOptions {
   timeoutMs?: number;
@@ -77,7 +83,7 @@ export class Lab {
     const log = opts.log ?? (() => {});
     const running = this.state();
     if (running) {
-      if (opts.reuse) return { state: running, image: undefined as unknown as Dom0Image, phases: [], reused: true };
+      if (opts.reuse) return { state: running, phases: [], reused: true };
       throw new LabError('ERUNNING', `a lab is already running (pid ${running.pid}, agent on 127.0.0.1:${running.ports.agent}); \`lab down\` first`);
     }
     const t0 = performance.now();

@@ -1,5 +1,4 @@
 // What every chaos command shares: options common to all, the logger, and the toolstack opened on first use.
-import fs from 'node:fs';
 import type { Argv } from 'yargs';
 import { createRequire } from 'node:module';
 import type { Log, LogFn } from '../log.js';
@@ -68,8 +67,4 @@ export function lazyLogger(level: string, file?: string, bindings: Record<string
 /** Prints data as JSON (with --json) or as the text `human` makes. */
 export function print(json: boolean | undefined, data: unknown, human: () => string): void {
   process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : human());
-}
-
-export function readable(path: string): boolean {
-  try { fs.accessSync(path, fs.constants.R_OK); return true; } catch { return false; }
 }
