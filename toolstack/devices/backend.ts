@@ -1,5 +1,6 @@
 // The device-control back-end: one interface, two strategies (xenstore now, noxs later), chosen once per toolstack.
 import type { BuildPvResult } from '../xen/types.js';
+import type { DeviceConfig } from './device-plan.js';
 
 /** What a back-end needs to know about a domain it sets up. */
 export interface DomainSetup {
@@ -23,9 +24,16 @@ export interface DeviceBackend {
   prepare(d: DomainSetup): Promise<void>;
   /** After the build, before unpause: console, store ring, vCPU and memory nodes; the guest may start using them. */
   connect(d: DomainSetup, ch: BootChannels, built: BuildPvResult): Promise<void>;
+  /**
+   * After connect, before unpause: the domain's network interfaces and disks, both ends in state
+   * Initialising, for dom0's netback and blkback to take up. Attaches what a disk needs (a loop
+   * device for an image file); on failure leaves nothing behind. Throws CONFIG_INVALID for a bad
+   * value or a missing target, NOT_SUPPORTED for what lightvm cannot attach, DEVICE when dom0 fails.
+   */
+  addDevices(d: DomainSetup, cfg: DeviceConfig): Promise<void>;
   /** Asks the guest to power off, reboot or suspend; the guest may ignore it (callers time out). */
   requestPower(domid: number, req: PowerRequest): Promise<void>;
-  /** After destroy: removes everything the back-end keeps for the domain. Safe to call twice. */
+  /** After destroy: removes everything the back-end keeps for the domain, devices' back ends included (and detaches their loop devices). Safe to call twice. */
   forget(domid: number): Promise<void>;
   /** Names of the domains this back-end knows, by domid (includes domains other toolstacks made); only `domids` when given. */
   names(domids?: number[]): Promise<Map<number, string>>;

@@ -2,6 +2,9 @@
 import type { BuildPvResult, XsPerm } from '../xen/types.js';
 import { XenStore } from '../xen/xenstore.js';
 import type { BootChannels, DeviceBackend, DomainSetup, PowerRequest } from './backend.js';
+import { planVbds, planVifs, type DeviceConfig } from './device-plan.js';
+import { LOOP_RE, LoopHostBlock, type HostBlock, type OpenedTarget } from './host-block.js';
+import { backendDir, writeVbd, writeVif } from './xenstore-devices.js';
 
 const DOM0 = 0;
 /** The ring size xenconsoled may buffer for a guest (its `limit` node), bytes. */
@@ -17,7 +20,7 @@ const guestOwned = (domid: number): XsPerm[] => [{ domid, read: false, write: fa
 export class XenStoreBackend implements DeviceBackend {
   readonly method = 'xenstore' as const;
 
-  constructor(private readonly xs: XenStore) {}
+  constructor(private readonly xs: XenStore, private readonly block: HostBlock = new LoopHostBlock()) {}
 
   async prepare(d: DomainSetup): Promise<void> {
     const h = home(d.domid), vm = `/vm/${d.uuid}`;
@@ -54,15 +57,48 @@ export class XenStoreBackend implements DeviceBackend {
     await this.xs.write(`${home(domid)}/control/shutdown`, req);
   }
 
+  async addDevices(d: DomainSetup, cfg: DeviceConfig): Promise<void> {
+    const vifs = planVifs(d.uuid, cfg.vifs);
+    const vbds = planVbds(cfg.disks);
+    if (vifs.length === 0 && vbds.length === 0) return;
+    // Disks' targets first (a loop device for a file), all at once; then every node in one transaction.
+    const opened = await Promise.allSettled(vbds.map((v) => (v.target === undefined ? undefined : this.block.open(v.target, v.mode === 'r'))));
+    const loops = opened.flatMap((o) => (o.status === 'fulfilled' && o.value?.loop !== undefined ? [o.value.loop] : []));
+    try {
+      const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
+      const targets = opened.map((o) => (o as PromiseFulfilledResult<OpenedTarget | undefined>).value);
+      await this.xs.transaction((b) => {
+        for (const v of vifs) writeVif(b, d.domid, v);
+        vbds.forEach((v, i) => writeVbd(b, d.domid, v, targets[i]));
+      });
+    } catch (err) {
+      // No node records these loop devices yet, so forget() could not find them: detach them here.
+      await Promise.all(loops.map((l) => this.block.release(l).catch(() => undefined)));
+      throw err;
+    }
+  }
+
   async forget(domid: number): Promise<void> {
     // XenStore refuses to remove a node whose parent is missing: remove only what is there.
-    const [vm, homeDir, libxlDir] = await this.xs.batch((b) => b.read(`${home(domid)}/vm`).directory(home(domid)).directory(`/libxl/${domid}`));
+    const [vm, homeDir, libxlDir, vifDir, vbdDir] = await this.xs.batch((b) => b.read(`${home(domid)}/vm`).directory(home(domid))
+      .directory(`/libxl/${domid}`).directory(backendDir(domid, 'vif')).directory(backendDir(domid, 'vbd')));
+    // The loop devices made for image files, recorded in their back ends (only disks have a second read).
+    const vbds = Array.isArray(vbdDir) ? (vbdDir as string[]).filter((x) => /^\d+$/.test(x)) : [];
+    const nodes = vbds.length ? await this.xs.batch((b) => { for (const v of vbds) b.read(`${backendDir(domid, 'vbd')}/${v}/node`); }) : [];
     const paths = [
       ...(typeof vm === 'string' && /^\/vm\/[0-9a-f-]{36}$/.test(vm) ? [vm] : []),
       ...(Array.isArray(homeDir) ? [home(domid)] : []),
       ...(Array.isArray(libxlDir) ? [`/libxl/${domid}`] : []),
+      // Removing the back ends is what makes netback and blkback in dom0 tear the devices down.
+      ...(Array.isArray(vifDir) ? [backendDir(domid, 'vif')] : []),
+      ...(Array.isArray(vbdDir) ? [backendDir(domid, 'vbd')] : []),
     ];
     if (paths.length) await this.xs.transaction((b) => { for (const p of paths) b.rm(p); });
+    // blkback may still hold a loop device: the kernel then detaches it when blkback lets go.
+    const loops = nodes.filter((n): n is string => typeof n === 'string' && LOOP_RE.test(n));
+    const failed = (await Promise.allSettled(loops.map((l) => this.block.release(l)))).find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
   async names(domids?: number[]): Promise<Map<number, string>> {
