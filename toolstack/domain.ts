@@ -168,6 +168,7 @@ export class Toolstack {
       }
       const tBuilt = performance.now();
       await this.d.backend.connect(shell.setup, shell, built);
+      await this.d.backend.addDevices(shell.setup, cfg);
       const record: DomainRecord = {
         domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: this.d.backend.method,
         createdAt: new Date().toISOString(), consoleMfn: built.consoleMfn, consolePort: shell.consolePort,
