@@ -10,6 +10,7 @@
         'src/evtchn.cc',
         'src/foreign.cc',
         'src/handles.cc',
+        'src/save.cc',
         'src/uuid.cc',
         'src/xc.cc',
         'src/xenguest.cc',

@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lightvm::InitXsWatch(env, exports);
   lightvm::InitForeign(env, exports);
   lightvm::InitEvtchn(env, exports);
+  lightvm::InitSave(env, exports);
   return exports;
 }
 

@@ -12,6 +12,7 @@ void InitXs(Napi::Env env, Napi::Object exports);        // xs.cc: libxenstore b
 void InitXsWatch(Napi::Env env, Napi::Object exports);   // xs_watch.cc: libxenstore watches
 void InitForeign(Napi::Env env, Napi::Object exports);   // foreign.cc: libxenforeignmemory
 void InitEvtchn(Napi::Env env, Napi::Object exports);    // evtchn.cc: libxenevtchn
+void InitSave(Napi::Env env, Napi::Object exports);      // save.cc: libxenguest save and restore streams
 
 }  // namespace lightvm
 

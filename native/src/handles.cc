@@ -2,7 +2,9 @@
 #include "handles.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <mutex>
+#include <string>
 
 namespace lightvm {
 
@@ -10,8 +12,17 @@ namespace {
 
 // The libraries log failures to stderr by default, which would interleave with the daemons' JSON
 // logs. Every failure reaches the caller as an error (errno, and libxc's last message), so the
-// logger drops what it is given.
-void QuietMessage(xentoollog_logger*, xentoollog_level, int, const char*, const char*, va_list) {}
+// logger writes nothing; it only keeps, per thread, the first error a long call (a save or a
+// restore) reported, since libxc's last message there is only "Save failed".
+thread_local std::string first_error;
+
+void QuietMessage(xentoollog_logger*, xentoollog_level level, int errnoval, const char* context, const char* format, va_list al) {
+  if (level < XTL_ERROR || !first_error.empty()) return;
+  char buf[400];
+  vsnprintf(buf, sizeof buf, format, al);
+  first_error = context != nullptr ? std::string(context) + ": " + buf : std::string(buf);
+  if (errnoval > 0) first_error += " (" + ErrnoText(errnoval) + ")";
+}
 void QuietProgress(xentoollog_logger*, const char*, const char*, int, unsigned long, unsigned long) {}
 void QuietDestroy(xentoollog_logger*) {}
 xentoollog_logger quiet_logger = {QuietMessage, QuietProgress, QuietDestroy};
@@ -42,6 +53,9 @@ Lazy<xenforeignmemory_handle> fmem;
 Lazy<xenevtchn_handle> xce;
 
 }  // namespace
+
+void ClearFirstLibError() { first_error.clear(); }
+std::string FirstLibError() { return first_error; }
 
 xc_interface* XcHandle(XenError* err) {
   return xc.Get(err, "xc_interface_open", [] { return xc_interface_open(&quiet_logger, &quiet_logger, 0); });

@@ -2,6 +2,8 @@
 #ifndef LIGHTVM_NATIVE_HANDLES_H
 #define LIGHTVM_NATIVE_HANDLES_H
 
+#include <string>
+
 #include "errors.h"
 #include "xenlibs.h"
 
@@ -14,6 +16,10 @@ xc_interface* XcHandle(XenError* err);
 struct xs_handle* XsHandle(XenError* err);
 xenforeignmemory_handle* ForeignHandle(XenError* err);
 xenevtchn_handle* EvtchnHandle(XenError* err);
+
+/** The first error-level message the libraries logged on this thread since ClearFirstLibError(), or "". */
+std::string FirstLibError();
+void ClearFirstLibError();
 
 }  // namespace lightvm
 
