@@ -77,6 +77,30 @@ export interface BuildPvResult {
   guestOs: string;
 }
 
+export interface DomainSaveParams {
+  domid: number;
+  /** Where the stream goes: a file or a pipe, blocking (the addon clears O_NONBLOCK). The caller keeps ownership. */
+  fd: number;
+  /** Live: pre-copy rounds while the guest runs, then suspend and send what changed (xc_domain_save XCFLAGS_LIVE). */
+  live: boolean;
+  /**
+   * libxc calls this (on the JS thread) when it needs the guest suspended: at once for a plain save,
+   * after the pre-copy rounds for a live one. Resolve `true` once Xen reports the domain shut down for
+   * suspend; `false` (or a rejection) abandons the save.
+   */
+  onSuspend(): Promise<boolean>;
+}
+
+export interface DomainRestoreParams {
+  /** A domain made for the purpose (same maxVcpus, limits set), not yet built. */
+  domid: number;
+  fd: number;
+  storePort: number;
+  storeDomid: number;
+  consolePort: number;
+  consoleDomid: number;
+}
+
 export type XsPerm = { domid: number; read: boolean; write: boolean };
 
 /** One XenStore operation of a batch; results come back in the same order. */
@@ -116,6 +140,15 @@ export interface XenNative {
   evtchnAllocUnbound(domid: number, remoteDomid: number): Promise<number>;
 
   buildPv(p: BuildPvParams): Promise<BuildPvResult>;
+
+  /** xc_domain_save: the domain's save stream into `fd`; the domain stays suspended afterwards. */
+  domainSave(p: DomainSaveParams): Promise<void>;
+  /** xc_domain_restore: builds the domain from a save stream; it is left paused. Returns the new ring frames. */
+  domainRestore(p: DomainRestoreParams): Promise<{ storeMfn: number; consoleMfn: number }>;
+  /** xc_domain_resume: runs a suspended domain again; `fast` tells a cooperative guest its suspend was cancelled. */
+  domainResume(domid: number, fast: boolean): Promise<void>;
+  /** pipe2(O_CLOEXEC), synchronous: [readFd, writeFd], both blocking. The caller closes both. */
+  pipe(): [number, number];
 
   /** Runs the operations in one XenStore transaction (or none, if `transaction` is false) on one worker. */
   xsBatch(ops: XsOp[], transaction: boolean): Promise<XsBatchResult>;

@@ -1,5 +1,6 @@
 // A test double of the Xen interface for unit tests of toolstack logic: domains and a XenStore tree in memory. Never evidence of a feature.
-import type { BuildPvParams, BuildPvResult, CreateDomainParams, DomainInfo, NativeError, PhysInfo, XenNative, XenVersion, XsBatchResult, XsOp, XsPerm, XsResult } from '../../../toolstack/xen/types.js';
+import fs from 'node:fs';
+import type { BuildPvParams, DomainRestoreParams, DomainSaveParams, BuildPvResult, CreateDomainParams, DomainInfo, NativeError, PhysInfo, XenNative, XenVersion, XsBatchResult, XsOp, XsPerm, XsResult } from '../../../toolstack/xen/types.js';
 
 interface FakeDomain { info: DomainInfo; maxKiB?: number; ports: number }
 
@@ -16,6 +17,8 @@ export class FakeXen implements XenNative {
   freePages = 512 * 256; // 512 MiB
   /** Set to make buildPv fail like a non-ELF kernel. */
   badKernel = false;
+  /** Guests answer control/shutdown = "suspend" by suspending (a Linux-like guest); false: they ignore it (noop). */
+  guestsSuspend = true;
   /** How many transactions to fail with a conflict before committing. */
   conflicts = 0;
   private nextId = 1;
@@ -64,7 +67,7 @@ export class FakeXen implements XenNative {
     const results: XsResult[] = ops.map((o) => {
       switch (o.op) {
         case 'read': return this.store.get(o.path) ?? null;
-        case 'write': this.mkparents(o.path); this.store.set(o.path, o.value); return undefined;
+        case 'write': this.mkparents(o.path); this.store.set(o.path, o.value); this.guestSees(o.path, o.value); return undefined;
         case 'mkdir': this.mkparents(o.path); if (!this.store.has(o.path)) this.store.set(o.path, ''); return undefined;
         case 'rm':
           if (!this.store.has(o.path.split('/').slice(0, -1).join('/'))) throw nativeError('xs_rm', 'ENOENT', 2);
@@ -80,6 +83,37 @@ export class FakeXen implements XenNative {
     });
     return { committed: true, results };
   }
+  /** What a cooperative guest does when its control/shutdown node changes. */
+  private guestSees(path: string, value: string) {
+    const m = /^\/local\/domain\/(\d+)\/control\/shutdown$/.exec(path);
+    const d = m ? this.domains.get(Number(m[1])) : undefined;
+    if (d && value === 'suspend' && this.guestsSuspend) { d.info.shutdown = true; d.info.shutdownReason = 2; }
+  }
+
+  /** The fake stream: one line naming the pages, as a real stream carries the memory. */
+  async domainSave(p: DomainSaveParams): Promise<void> {
+    this.calls.push(`save ${p.domid}`);
+    const d = this.dom(p.domid, 'xc_domain_save');
+    if (!(await p.onSuspend())) throw nativeError('xc_domain_save', 'EINVAL', 22, p.domid);
+    fs.writeSync(p.fd, `FAKE-XC-STREAM ${d.info.nrPages}\n`);
+  }
+  async domainRestore(p: DomainRestoreParams): Promise<{ storeMfn: number; consoleMfn: number }> {
+    this.calls.push('restore');
+    const d = this.dom(p.domid, 'xc_domain_restore');
+    const b = Buffer.alloc(64);
+    const n = fs.readSync(p.fd, b, 0, 64, null);
+    const m = /^FAKE-XC-STREAM (\d+)\n/.exec(b.subarray(0, n).toString());
+    if (!m) throw nativeError('xc_domain_restore', 'EINVAL', 22, p.domid);
+    d.info.nrPages = Number(m[1]);
+    return { consoleMfn: 1000 + p.domid, storeMfn: 2000 + p.domid };
+  }
+  async domainResume(domid: number): Promise<void> {
+    const d = this.dom(domid, 'xc_domain_resume');
+    d.info.shutdown = false;
+    this.calls.push(`resume ${domid}`);
+  }
+  pipe(): [number, number] { throw new Error('the fake has no pipes'); }
+
   private mkparents(path: string) {
     const parts = path.split('/');
     for (let i = 2; i < parts.length; i++) { const p = parts.slice(0, i).join('/'); if (!this.store.has(p)) this.store.set(p, ''); }
