@@ -167,21 +167,28 @@ export class Toolstack {
         throw e;
       }
       const tBuilt = performance.now();
-      await this.d.backend.connect(shell.setup, shell, built);
-      await this.d.backend.addDevices(shell.setup, cfg);
-      const record: DomainRecord = {
-        domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: this.d.backend.method,
-        createdAt: new Date().toISOString(), consoleMfn: built.consoleMfn, consolePort: shell.consolePort,
-      };
-      this.d.store.put(record);
-      await this.introduce(domid, built.storeMfn, shell.storePort);
-      if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
+      const record = await this.complete(shell, cfg, built, opts);
       log.info({ phase: 'finish', buildMs: tBuilt - t0, ms: performance.now() - t0, guestOs: built.guestOs }, 'domain started');
       return record;
     } catch (err) {
       await this.rollback(domid, err);
       throw err;
     }
+  }
+
+  /** The end of every path to a running domain (build or restore): devices, the record, xenstored, unpause. */
+  private async complete(shell: Shell, cfg: DomainConfig, rings: { consoleMfn: number; storeMfn: number }, opts: { paused?: boolean }): Promise<DomainRecord> {
+    const { domid } = shell;
+    await this.d.backend.connect(shell.setup, shell, rings);
+    await this.d.backend.addDevices(shell.setup, cfg);
+    const record: DomainRecord = {
+      domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: this.d.backend.method,
+      createdAt: new Date().toISOString(), consoleMfn: rings.consoleMfn, consolePort: shell.consolePort,
+    };
+    this.d.store.put(record);
+    await this.introduce(domid, rings.storeMfn, shell.storePort);
+    if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
+    return record;
   }
 
   private async introduce(domid: number, storeMfn: number, storePort: number): Promise<void> {
@@ -296,6 +303,115 @@ export class Toolstack {
       done.push({ domid: info.domid, name: rec.name, reason, action, newDomid: again.domid });
     }
     return done;
+  }
+
+  /**
+   * Asks the guest to suspend and waits until Xen reports it shut down for suspend. A guest that
+   * ignores the request (noop, or one without suspend support) ends in TIMEOUT.
+   */
+  async suspend(dom: DomainSummary, timeoutMs: number): Promise<void> {
+    const can = await this.d.backend.canSuspend(dom.domid);
+    if (can === false) throw new ChaosError('GUEST_STATE', `${dom.name} (domain ${dom.domid}) says it cannot suspend`, { domid: dom.domid });
+    const t0 = performance.now();
+    await this.d.backend.requestPower(dom.domid, 'suspend');
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+      const i = await this.info(dom.domid);
+      if (!i) throw new ChaosError('DOMAIN_NOT_FOUND', `${dom.name} (domain ${dom.domid}) went away while suspending`, { domid: dom.domid });
+      if (i.shutdown) {
+        if (SHUTDOWN_REASONS[i.shutdownReason] === 'suspend') break;
+        throw new ChaosError('GUEST_STATE', `${dom.name} (domain ${dom.domid}) shut down (${SHUTDOWN_REASONS[i.shutdownReason] ?? i.shutdownReason}) instead of suspending`, { domid: dom.domid });
+      }
+      if (Date.now() > deadline) {
+        const hint = can === undefined ? ': the guest does not advertise suspend support (control/feature-suspend), and may have none' : '';
+        throw new ChaosError('TIMEOUT', `${dom.name} (domain ${dom.domid}) did not suspend within ${(timeoutMs / 1000).toFixed(0)} s${hint}`, { domid: dom.domid });
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+    this.d.log.debug({ domid: dom.domid, phase: 'suspend', ms: performance.now() - t0 }, 'guest suspended');
+  }
+
+  /**
+   * Writes the domain's save stream (libxc's format) into `fd`, suspending the guest when libxc asks
+   * (at once, or after the pre-copy rounds when `live`). The domain is left suspended; on failure it
+   * is resumed if it had been suspended, so the guest is never left stopped by a failed save.
+   */
+  async saveStream(dom: DomainSummary, fd: number, opts: { live: boolean; suspendTimeoutMs: number }): Promise<{ suspendedAt: number }> {
+    let suspended = false;
+    let suspendedAt = 0;
+    let suspendError: unknown;
+    const t0 = performance.now();
+    try {
+      await this.d.xen.domainSave({
+        domid: dom.domid, fd, live: opts.live,
+        onSuspend: async () => {
+          try {
+            await this.suspend(dom, opts.suspendTimeoutMs);
+            suspended = true;
+            suspendedAt = performance.now();
+            return true;
+          } catch (err) {
+            suspendError = err;
+            return false;
+          }
+        },
+      });
+    } catch (err) {
+      if (suspended) await this.resume(dom.domid).catch((e) => this.d.log.error({ domid: dom.domid, err: (e as Error).message }, 'could not resume the guest after a failed save'));
+      if (suspendError) throw suspendError;
+      const e = this.d.wrap(err, dom.domid);
+      if (opts.live && /logdirty/i.test(e.message)) {
+        throw new ChaosError('NOT_SUPPORTED', `this hypervisor cannot track the pages a PV guest dirties (log-dirty mode: ${e.message}), so a live save or migration is not possible here: leave out --live`, { cause: e, domid: dom.domid });
+      }
+      throw e;
+    }
+    this.d.log.debug({ domid: dom.domid, phase: 'save', live: opts.live, ms: performance.now() - t0 }, 'save stream written');
+    return { suspendedAt };
+  }
+
+  /** Runs a suspended domain again, telling the guest its suspend was cancelled (xc_domain_resume, cooperative). */
+  async resume(domid: number): Promise<void> {
+    await this.call(this.d.xen.domainResume(domid, true), domid);
+  }
+
+  /**
+   * Makes a domain from a save stream read from `fd`: prepare a shell for `cfg`, let libxc fill it,
+   * then connect it like a freshly built one. Rolled back on any failure.
+   */
+  async restoreStream(cfg: DomainConfig, fd: number, opts: { paused?: boolean; onShell?: (domid: number) => void } = {}): Promise<DomainRecord> {
+    const shell = await this.prepare(cfg);
+    const t0 = performance.now();
+    try {
+      opts.onShell?.(shell.domid);
+      const rings = await this.call(this.d.xen.domainRestore({
+        domid: shell.domid, fd, storePort: shell.storePort, storeDomid: 0, consolePort: shell.consolePort, consoleDomid: 0,
+      }), shell.domid);
+      const record = await this.complete(shell, cfg, rings, opts);
+      this.d.log.info({ domid: shell.domid, name: cfg.name, phase: 'restore', ms: performance.now() - t0 }, 'domain restored');
+      return record;
+    } catch (err) {
+      await this.rollback(shell.domid, err);
+      throw err;
+    }
+  }
+
+  /** Whether any domain on this host has this uuid (Xen's domain handle). */
+  async hasUuid(uuid: string): Promise<boolean> {
+    return (await this.allInfo()).some((i) => i.handle === uuid);
+  }
+
+  /** Renames a domain this toolstack made (XenStore and its record); refuses a name in use. */
+  async rename(domid: number, name: string): Promise<DomainRecord | undefined> {
+    if (!NAME_RE.test(name)) throw new ChaosError('CONFIG_INVALID', `the name ${JSON.stringify(name)} is not a valid domain name`, { key: 'name' });
+    const names = await this.d.backend.names();
+    for (const [id, n] of names) if (n === name && id !== domid) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
+    await this.d.backend.rename(domid, name);
+    const rec = this.d.store.get(domid);
+    if (!rec) return undefined;
+    const renamed = { ...rec, name, config: { ...rec.config, name } };
+    this.d.store.remove(domid);
+    this.d.store.put(renamed);
+    return renamed;
   }
 
   record(domid: number): DomainRecord | undefined {

@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   NO_MEMORY: 'the host does not have the memory the domain asks for',
   TIMEOUT: 'a guest or an operation did not answer in time',
   GUEST_STATE: 'the domain is not in a state that allows the operation',
+  SAVE_INVALID: 'a save image cannot be read or written, or is not a lightvm save image',
+  MIGRATION: 'a migration failed: the peer refused, broke off or could not be reached',
   DEVICE: 'dom0 could not set up or tear down a device of the domain',
   XENSTORE: 'XenStore refused or failed an operation',
   XEN_CALL: 'a call into Xen (hypercall or Xen library) failed',

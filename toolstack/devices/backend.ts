@@ -16,6 +16,9 @@ export interface DomainSetup {
 /** Event channels allocated for a new domain before it is built. */
 export interface BootChannels { consolePort: number; storePort: number }
 
+/** Machine frames of the console and xenstore rings, from a build or a restore. */
+export type GuestRings = Pick<BuildPvResult, 'consoleMfn' | 'storeMfn'>;
+
 export type PowerRequest = 'poweroff' | 'reboot' | 'suspend';
 
 export interface DeviceBackend {
@@ -23,7 +26,7 @@ export interface DeviceBackend {
   /** Before the build: the domain's home (name, control nodes) so that it is known while half-made. */
   prepare(d: DomainSetup): Promise<void>;
   /** After the build, before unpause: console, store ring, vCPU and memory nodes; the guest may start using them. */
-  connect(d: DomainSetup, ch: BootChannels, built: BuildPvResult): Promise<void>;
+  connect(d: DomainSetup, ch: BootChannels, rings: GuestRings): Promise<void>;
   /**
    * After connect, before unpause: the domain's network interfaces and disks, both ends in state
    * Initialising, for dom0's netback and blkback to take up. Attaches what a disk needs (a loop
@@ -33,6 +36,10 @@ export interface DeviceBackend {
   addDevices(d: DomainSetup, cfg: DeviceConfig): Promise<void>;
   /** Asks the guest to power off, reboot or suspend; the guest may ignore it (callers time out). */
   requestPower(domid: number, req: PowerRequest): Promise<void>;
+  /** Gives a domain another name (the end of a migration that arrived under a temporary one). */
+  rename(domid: number, name: string): Promise<void>;
+  /** Whether the guest said it can suspend (Linux and lightvm's runtime do; noop does not); undefined when it cannot be known. */
+  canSuspend(domid: number): Promise<boolean | undefined>;
   /** After destroy: removes everything the back-end keeps for the domain, devices' back ends included (and detaches their loop devices). Safe to call twice. */
   forget(domid: number): Promise<void>;
   /** Names of the domains this back-end knows, by domid (includes domains other toolstacks made); only `domids` when given. */

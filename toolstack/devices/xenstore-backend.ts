@@ -1,7 +1,7 @@
 // Device control over XenStore: the standard nodes stock guests, xenconsoled and xl expect, written in few transactions.
-import type { BuildPvResult, XsPerm } from '../xen/types.js';
+import type { XsPerm } from '../xen/types.js';
 import { XenStore } from '../xen/xenstore.js';
-import type { BootChannels, DeviceBackend, DomainSetup, PowerRequest } from './backend.js';
+import type { BootChannels, DeviceBackend, DomainSetup, GuestRings, PowerRequest } from './backend.js';
 import { planVbds, planVifs, type DeviceConfig } from './device-plan.js';
 import { LOOP_RE, LoopHostBlock, type HostBlock, type OpenedTarget } from './host-block.js';
 import { backendDir, writeVbd, writeVif } from './xenstore-devices.js';
@@ -41,7 +41,7 @@ export class XenStoreBackend implements DeviceBackend {
     });
   }
 
-  async connect(d: DomainSetup, ch: BootChannels, built: BuildPvResult): Promise<void> {
+  async connect(d: DomainSetup, ch: BootChannels, built: GuestRings): Promise<void> {
     const h = home(d.domid);
     await this.xs.transaction((b) => {
       b.write(`${h}/memory/static-max`, d.maxMemoryKiB).write(`${h}/memory/target`, d.memoryKiB);
@@ -55,6 +55,20 @@ export class XenStoreBackend implements DeviceBackend {
 
   async requestPower(domid: number, req: PowerRequest): Promise<void> {
     await this.xs.write(`${home(domid)}/control/shutdown`, req);
+  }
+
+  async rename(domid: number, name: string): Promise<void> {
+    const vm = await this.xs.read(`${home(domid)}/vm`);
+    await this.xs.transaction((b) => {
+      b.write(`${home(domid)}/name`, name);
+      if (vm && /^\/vm\/[0-9a-f-]{36}$/.test(vm)) b.write(`${vm}/name`, name);
+    });
+  }
+
+  async canSuspend(domid: number): Promise<boolean | undefined> {
+    // Linux writes control/feature-suspend when it can suspend; a guest that writes nothing may still.
+    const v = await this.xs.read(`${home(domid)}/control/feature-suspend`);
+    return v === undefined || v === '' ? undefined : v === '1';
   }
 
   async addDevices(d: DomainSetup, cfg: DeviceConfig): Promise<void> {

@@ -1,0 +1,235 @@
+// Save images: a domain's config and libxc's save stream in one file; save to it, restore from it, and check what it holds.
+import fs from 'node:fs';
+import path from 'node:path';
+import { ChaosError } from './errors.js';
+import type { DomainConfig } from './config/domain-config.js';
+import type { DomainSummary, Toolstack } from './domain.js';
+import type { DomainRecord } from './store.js';
+
+/**
+ * The file starts with this line, then the metadata's length (4 bytes, big-endian), the metadata
+ * (UTF-8 JSON), then libxc's stream to the end of the file. The version moves when any of that changes.
+ */
+export const SAVE_MAGIC = 'LIGHTVM-SAVE 1\n';
+/** Metadata is a config and a few names: anything larger is not a save image of ours. */
+export const MAX_META_BYTES = 1 << 20;
+
+export interface SaveMeta {
+  version: 1;
+  name: string;
+  uuid: string;
+  config: DomainConfig;
+  savedAt: string;
+  /** Where it was saved: the host's name, for the curious. */
+  host: string;
+}
+
+/** The file's first bytes: magic, length, metadata. */
+export function encodeSaveHeader(meta: SaveMeta): Buffer {
+  const json = Buffer.from(JSON.stringify(meta), 'utf8');
+  if (json.length > MAX_META_BYTES) throw new ChaosError('INTERNAL', `the save metadata is ${json.length} bytes, more than ${MAX_META_BYTES}`);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(json.length);
+  return Buffer.concat([Buffer.from(SAVE_MAGIC, 'latin1'), len, json]);
+}
+
+/**
+ * Reads and checks the header from the current position of `fd`, leaving the position at the
+ * start of libxc's stream. `what` names the source in errors (a file, or a peer).
+ */
+export function readSaveHeader(fd: number, what: string): SaveMeta {
+  const exact = (n: number, part: string): Buffer => {
+    const b = Buffer.alloc(n);
+    let got = 0;
+    while (got < n) {
+      const r = fs.readSync(fd, b, got, n - got, null);
+      if (r === 0) throw new ChaosError('SAVE_INVALID', `${what} ends inside its ${part}: it is not a complete lightvm save image`);
+      got += r;
+    }
+    return b;
+  };
+  const magic = exact(SAVE_MAGIC.length, 'header');
+  if (magic.toString('latin1') !== SAVE_MAGIC) {
+    throw new ChaosError('SAVE_INVALID', `${what} is not a lightvm save image (it does not start with ${JSON.stringify(SAVE_MAGIC.trim())})`);
+  }
+  const len = exact(4, 'header').readUInt32BE(0);
+  if (len === 0 || len > MAX_META_BYTES) throw new ChaosError('SAVE_INVALID', `${what} says its metadata is ${len} bytes: a save image's is 1 to ${MAX_META_BYTES}`);
+  return parseSaveMeta(exact(len, 'metadata').toString('utf8'), what);
+}
+
+/** Parses and checks metadata from a file or a peer: every field the toolstack will use is typed and bounded. */
+export function parseSaveMeta(text: string, what: string): SaveMeta {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch (err) {
+    throw new ChaosError('SAVE_INVALID', `${what}: the metadata is not JSON (${(err as Error).message})`);
+  }
+  const bad = (why: string): never => { throw new ChaosError('SAVE_INVALID', `${what}: ${why}`); };
+  if (!isObject(m)) return bad('the metadata is not a JSON object');
+  if (m.version !== 1) bad(`metadata version ${JSON.stringify(m.version)} is not one this toolstack reads (1)`);
+  if (typeof m.name !== 'string' || !NAME_RE.test(m.name)) bad('the domain name is missing or not a valid name');
+  if (typeof m.uuid !== 'string' || !UUID_RE.test(m.uuid)) bad('the uuid is missing or malformed');
+  if (typeof m.savedAt !== 'string' || m.savedAt.length > 64) bad('savedAt is missing or malformed');
+  if (typeof m.host !== 'string' || m.host.length > 255) bad('host is missing or malformed');
+  checkConfig(m.config, bad);
+  return m as unknown as SaveMeta;
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ACTIONS = ['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart'];
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A DomainConfig as the toolstack wrote it; a file that was edited or damaged is refused before anything is built from it. */
+function checkConfig(c: unknown, bad: (why: string) => never): asserts c is DomainConfig {
+  if (!isObject(c)) bad('the config is missing');
+  const cfg = c as Record<string, unknown>;
+  const int = (k: string, min: number, max: number) => {
+    const v = cfg[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(`config.${k} must be a whole number from ${min} to ${max}`);
+  };
+  const str = (k: string, max: number, optional = false) => {
+    const v = cfg[k];
+    if (optional && v === undefined) return;
+    if (typeof v !== 'string' || v.length > max || /[\0-\x1f]/.test(v.replace(/[\t\n]/g, ''))) bad(`config.${k} must be a string of at most ${max} characters`);
+  };
+  if (cfg.name === undefined || typeof cfg.name !== 'string' || !NAME_RE.test(cfg.name)) bad('config.name is not a valid name');
+  if (cfg.type !== 'pv') bad('config.type must be "pv"');
+  str('kernel', 4096);
+  str('ramdisk', 4096, true);
+  str('cmdline', 1023);
+  int('memoryMiB', 1, 1 << 24);
+  int('maxMemoryMiB', cfg.memoryMiB as number, 1 << 24);
+  int('maxVcpus', 1, 128);
+  int('vcpus', 1, cfg.maxVcpus as number);
+  const cpuSet = (v: unknown) => v === 'all' || (Array.isArray(v) && v.length <= 4096 && v.every((x) => Number.isInteger(x) && x >= 0 && x < 4096));
+  if (!cpuSet(cfg.cpus)) bad('config.cpus must be "all" or a list of CPU numbers');
+  if (cfg.cpusPerVcpu !== undefined && !(Array.isArray(cfg.cpusPerVcpu) && cfg.cpusPerVcpu.length <= 128 && cfg.cpusPerVcpu.every(cpuSet))) bad('config.cpusPerVcpu is malformed');
+  for (const k of ['onPoweroff', 'onReboot', 'onCrash']) if (!ACTIONS.includes(cfg[k] as string)) bad(`config.${k} is not an action`);
+  if (cfg.devMethod !== 'xenstore' && cfg.devMethod !== 'noxs') bad('config.devMethod must be "xenstore" or "noxs"');
+  if (cfg.uuid !== undefined && (typeof cfg.uuid !== 'string' || !UUID_RE.test(cfg.uuid))) bad('config.uuid is malformed');
+  for (const k of ['vifs', 'disks']) {
+    const list = cfg[k];
+    if (!Array.isArray(list) || list.length > 64) bad(`config.${k} must be a list of at most 64 devices`);
+    (list as unknown[]).forEach((d, i) => checkDevice(d, `config.${k}[${i}]`, bad));
+  }
+}
+
+/** A device's fields end up in XenStore paths and values: plain scalars, short, no control characters or slashes in names. */
+function checkDevice(d: unknown, where: string, bad: (why: string) => never): void {
+  if (!isObject(d)) bad(`${where} is not an object`);
+  for (const [k, v] of Object.entries(d as Record<string, unknown>)) {
+    if (!/^[A-Za-z]{1,32}$/.test(k)) bad(`${where} has a malformed key`);
+    if (typeof v === 'string') {
+      if (v.length > 4096 || /[\0-\x1f]/.test(v)) bad(`${where}.${k} is not a plain string`);
+    } else if (typeof v === 'number') {
+      if (!Number.isInteger(v) || v < 0 || v > 2 ** 32) bad(`${where}.${k} is not a whole number`);
+    } else if (isObject(v)) {
+      for (const [kk, vv] of Object.entries(v)) if (!/^[A-Za-z]{1,32}$/.test(kk) || typeof vv !== 'number' || !Number.isFinite(vv) || vv < 0) bad(`${where}.${k} is malformed`);
+    } else if (typeof v !== 'boolean') {
+      bad(`${where}.${k} has a value of the wrong type`);
+    }
+  }
+  const o = d as Record<string, unknown>;
+  if (o.mac !== undefined && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(String(o.mac))) bad(`${where}.mac is not a MAC address`);
+  for (const k of ['bridge', 'vifname', 'vdev', 'backend']) if (o[k] !== undefined && !/^[A-Za-z0-9_.+@:-]{1,64}$/.test(String(o[k]))) bad(`${where}.${k} is malformed`);
+}
+
+export interface SaveOptions {
+  /** Leave the domain running after the save (a checkpoint), as `xl save -c`. */
+  checkpoint?: boolean;
+  /** Pre-copy while the guest runs (shorter pause, more data); off for a file, as xl. */
+  live?: boolean;
+  suspendTimeoutMs?: number;
+}
+
+const SUSPEND_TIMEOUT_MS = 30_000;
+
+/**
+ * Saves a domain this toolstack made into `file` (mode 0600: it holds the guest's memory). The image
+ * is written beside its final name and renamed when complete, so a failed save never leaves a
+ * truncated image under that name. Unless `checkpoint`, the domain is destroyed once it is saved.
+ */
+export async function saveToFile(ts: Toolstack, ref: string | number, file: string, opts: SaveOptions = {}): Promise<{ dom: DomainSummary; bytes: number; ms: number }> {
+  const t0 = performance.now();
+  const { dom, rec } = await savable(ts, ref);
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'w', 0o600);
+  } catch (err) {
+    throw new ChaosError('SAVE_INVALID', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    fs.writeSync(fd, encodeSaveHeader(metaOf(rec, dom)));
+    await ts.saveStream(dom, fd, { live: opts.live ?? false, suspendTimeoutMs: opts.suspendTimeoutMs ?? SUSPEND_TIMEOUT_MS });
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try { fs.closeSync(fd); } catch { /* already closed */ }
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  if (opts.checkpoint) await ts.resume(dom.domid);
+  else await ts.destroy(dom.domid);
+  return { dom, bytes: fs.statSync(file).size, ms: performance.now() - t0 };
+}
+
+/** The domain and the record that says how to rebuild it; a domain another toolstack made cannot be saved by this one. */
+export async function savable(ts: Toolstack, ref: string | number): Promise<{ dom: DomainSummary; rec: DomainRecord }> {
+  const dom = await ts.find(ref);
+  if (dom.domid === 0) throw new ChaosError('GUEST_STATE', 'domain 0 is the control domain and cannot be saved');
+  const rec = ts.record(dom.domid);
+  if (!rec || rec.name !== dom.name) {
+    throw new ChaosError('NOT_SUPPORTED', `${dom.name} (domain ${dom.domid}) was not made by chaos: its config is unknown here, so save it with the toolstack that made it`, { domid: dom.domid });
+  }
+  if (dom.state.includes('s') || dom.state.includes('c') || dom.state.includes('d')) {
+    throw new ChaosError('GUEST_STATE', `${dom.name} (domain ${dom.domid}) is not running (state ${dom.state})`, { domid: dom.domid });
+  }
+  return { dom, rec };
+}
+
+export function metaOf(rec: DomainRecord, dom: DomainSummary): SaveMeta {
+  return { version: 1, name: dom.name, uuid: rec.uuid, config: rec.config, savedAt: new Date().toISOString(), host: hostName() };
+}
+
+function hostName(): string {
+  try { return fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim().slice(0, 255); } catch { return ''; }
+}
+
+export interface RestoreOptions {
+  paused?: boolean;
+  /** Restore under another name (the image's name may be in use). */
+  name?: string;
+}
+
+/** Makes a running domain from a save image. The saved uuid is kept unless a running domain has it. */
+export async function restoreFromFile(ts: Toolstack, file: string, opts: RestoreOptions = {}): Promise<{ record: DomainRecord; ms: number }> {
+  const t0 = performance.now();
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ChaosError(e.code === 'ENOENT' ? 'SAVE_INVALID' : 'SAVE_INVALID', `cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: err });
+  }
+  try {
+    const meta = readSaveHeader(fd, file);
+    const cfg = await configForRestore(ts, meta, opts.name);
+    const record = await ts.restoreStream(cfg, fd, { paused: opts.paused });
+    return { record, ms: performance.now() - t0 };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The saved config under the name wanted, with the saved uuid unless a domain on this host already has it. */
+export async function configForRestore(ts: Toolstack, meta: SaveMeta, name?: string): Promise<DomainConfig> {
+  const uuidInUse = await ts.hasUuid(meta.uuid);
+  return { ...meta.config, name: name ?? meta.name, uuid: uuidInUse ? undefined : meta.uuid };
+}
