@@ -19,6 +19,8 @@ export const LAB_PACKAGES: readonly LabPackage[] = [
   { name: 'make', why: 'builds the guests' },
   { name: 'gcc', why: 'builds the guests' },
   { name: 'binutils', why: 'links the guests' },
+  { name: 'libc6-dev', why: "static glibc for the tinyx VMs' programs (gcc only recommends it)" },
+  { name: 'cpio', why: "writes the tinyx VMs' initramfs archives" },
 ];
 
 /** Packages of `wanted` that dpkg does not report as installed. */
