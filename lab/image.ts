@@ -262,17 +262,34 @@ export function projectManifest(): Manifest {
   const addon = path.join(PROJECT_ROOT, 'native', 'build', 'Release', 'xen.node');
   if (!fs.existsSync(addon)) throw new LabError('EIMAGE', 'the native addon is not built (native/build/Release/xen.node is missing): run `npm run build`');
   m.file(`${root}/native/build/Release/xen.node`, addon);
-  // Built guest kernels: every ELF directly inside guests/<app>/.
-  const guests = path.join(PROJECT_ROOT, 'guests');
-  for (const app of fs.existsSync(guests) ? fs.readdirSync(guests).sort() : []) {
-    const dir = path.join(guests, app);
-    if (!fs.statSync(dir).isDirectory()) continue;
+  for (const g of guestImages(path.join(PROJECT_ROOT, 'guests'))) m.file(`${root}/guests/${g.at}`, g.source);
+  return m;
+}
+
+/** The tinyx VMs' files: Debian's kernel and the app's initramfs. */
+export const TINYX_FILES = ['vmlinuz', 'initrd.gz'];
+
+/**
+ * Built guests under `guestsDir`, each as its path relative to it: every ELF directly inside
+ * guests/<app>/, and the TINYX_FILES of every guests/tinyx/<app>/ that has them all.
+ */
+export function guestImages(guestsDir: string): { at: string; source: string }[] {
+  const found: { at: string; source: string }[] = [];
+  const dirs = (d: string) => fs.existsSync(d) ? fs.readdirSync(d).sort().filter((f) => fs.statSync(path.join(d, f)).isDirectory()) : [];
+  for (const app of dirs(guestsDir)) {
+    const dir = path.join(guestsDir, app);
     for (const f of fs.readdirSync(dir).sort()) {
       const p = path.join(dir, f);
-      if (fs.statSync(p).isFile() && !f.endsWith('.o') && isElf(p)) m.file(`${root}/guests/${app}/${f}`, p);
+      if (fs.statSync(p).isFile() && !f.endsWith('.o') && isElf(p)) found.push({ at: `${app}/${f}`, source: p });
     }
   }
-  return m;
+  const tinyx = path.join(guestsDir, 'tinyx');
+  for (const app of dirs(tinyx)) {
+    const files = TINYX_FILES.map((f) => path.join(tinyx, app, f));
+    if (!files.every((p) => fs.existsSync(p) && fs.statSync(p).isFile())) continue; // not an app (build/), or not built
+    TINYX_FILES.forEach((f, i) => found.push({ at: `tinyx/${app}/${f}`, source: files[i] }));
+  }
+  return found;
 }
 
 export interface BuiltLayer { file: string; bytes: number; rebuilt: boolean; ms: number }

@@ -1,16 +1,41 @@
-// Unit tests of the dom0 image inputs: the host kernel, module load order and the base layer's manifest.
+// Unit tests of the dom0 image inputs: the host kernel, module load order, the base layer's manifest and the built guests.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { PROJECT_ROOT } from '../../../lab/config.js';
-import { DOM0_MODULES, XEN_BIN_DIR, baseManifest, findKernel, moduleClosure, type HostKernel } from '../../../lab/image.js';
+import { DOM0_MODULES, XEN_BIN_DIR, baseManifest, findKernel, guestImages, moduleClosure, type HostKernel } from '../../../lab/image.js';
 import { LabError } from '../../../lab/errors.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-image-test-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const DOM0_DIR = path.join(PROJECT_ROOT, 'lab', 'dom0');
+
+t.test('guestImages: ELFs directly in guests/<app>/, and each tinyx app that has both its kernel and initramfs', async (tt) => {
+  const g = path.join(tmp, 'guests');
+  const put = (rel: string, data: string | Buffer) => {
+    fs.mkdirSync(path.dirname(path.join(g, rel)), { recursive: true });
+    fs.writeFileSync(path.join(g, rel), data);
+  };
+  const elf = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]);
+  put('Makefile', 'all:\n');
+  put('noop/noop', elf);
+  put('noop/noop.o', elf);
+  put('noop/noop.c', '// noop\n');
+  put('tinyx/Makefile', 'all:\n');
+  put('tinyx/ticker/ticker.c', '// ticker\n');
+  put('tinyx/ticker/vmlinuz', 'MZ bzImage');
+  put('tinyx/ticker/initrd.gz', '\x1f\x8b');
+  put('tinyx/build/ticker/init', elf); // an intermediate: not a guest
+  put('tinyx/half/vmlinuz', 'MZ'); // no initrd.gz: not built, left out
+  tt.same(guestImages(g), [
+    { at: 'noop/noop', source: path.join(g, 'noop/noop') },
+    { at: 'tinyx/ticker/vmlinuz', source: path.join(g, 'tinyx/ticker/vmlinuz') },
+    { at: 'tinyx/ticker/initrd.gz', source: path.join(g, 'tinyx/ticker/initrd.gz') },
+  ]);
+  tt.same(guestImages(path.join(tmp, 'no-such-dir')), [], 'no guests directory: nothing');
+});
 
 let found: HostKernel | LabError;
 try {
@@ -19,7 +44,7 @@ try {
   found = err as LabError;
 }
 if (found instanceof LabError) {
-  t.plan(0, `skipped: ${found.message}; the image tests need the host's Debian kernel and Xen packages (\`lab install\`)`);
+  t.test('the base layer', { skip: `${found.message}; the image tests need the host's Debian kernel and Xen packages (\`lab install\`)` }, async () => {});
 } else {
   imageTests(found);
 }
