@@ -44,7 +44,11 @@ export function qemuArgs(cfg: LabConfig, files: BootFiles, ports: HostPorts): st
   return [
     '-nodefaults', '-display', 'none', '-no-reboot', '-monitor', 'none',
     // No usable KVM here; SMAP must be off or dom0 faults in Xen's create_bounce_frame under TCG.
-    '-accel', 'tcg,thread=multi', '-cpu', 'max,-smap',
+    // XSAVE must be off too: with it, Xen saves and restores vCPU state with XSAVE/XRSTOR, and under
+    // TCG dom0's processes then crash at random (corrupt malloc state, corrupt xz output) whenever
+    // Xen switches between dom0 and guests; a create/destroy loop of Linux guests showed 4 to 7
+    // crashes a run with it and none without. Without XSAVE there is no AVX, and Xen uses FXSAVE.
+    '-accel', 'tcg,thread=multi', '-cpu', 'max,-smap,-xsave',
     '-m', String(cfg.memoryMiB), '-smp', String(cfg.cpus),
     '-kernel', files.xen, '-append', xenCommandLine(cfg),
     '-initrd', `${escapeModuleArgs(files.kernel)} ${escapeModuleArgs(dom0CommandLine(!!files.shareDir))},${escapeModuleArgs(files.image)}`,

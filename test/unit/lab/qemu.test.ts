@@ -55,7 +55,7 @@ t.test('qemuArgs: TCG, SMAP off, memory, cpus, Xen and its command line', async 
   const cfg = resolveConfig({ stateDir: tmp, memoryMiB: 3000, cpus: 4, portBase: 30000 });
   const argv = qemuArgs(cfg, files, hostPorts(cfg));
   tt.match(after(argv, '-accel'), /^tcg(,|$)/, 'TCG, no KVM');
-  tt.equal(after(argv, '-cpu'), 'max,-smap');
+  tt.equal(after(argv, '-cpu'), 'max,-smap,-xsave');
   tt.equal(after(argv, '-m'), '3000');
   tt.equal(after(argv, '-smp'), '4');
   tt.equal(after(argv, '-kernel'), files.xen);
