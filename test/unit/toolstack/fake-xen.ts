@@ -100,10 +100,16 @@ export class FakeXen implements XenNative {
   async domainRestore(p: DomainRestoreParams): Promise<{ storeMfn: number; consoleMfn: number }> {
     this.calls.push('restore');
     const d = this.dom(p.domid, 'xc_domain_restore');
-    const b = Buffer.alloc(64);
-    const n = fs.readSync(p.fd, b, 0, 64, null);
-    const m = /^FAKE-XC-STREAM (\d+)\n/.exec(b.subarray(0, n).toString());
-    if (!m) throw nativeError('xc_domain_restore', 'EINVAL', 22, p.domid);
+    // Byte by byte up to the newline, off the JS thread (the fd may be a pipe the same process feeds).
+    let line = '';
+    const b = Buffer.alloc(1);
+    while (!line.endsWith('\n') && line.length < 64) {
+      const n = await new Promise<number>((resolve, reject) => fs.read(p.fd, b, 0, 1, null, (err, got) => (err ? reject(err) : resolve(got))));
+      if (n === 0) break;
+      line += b.toString('latin1');
+    }
+    const m = /^FAKE-XC-STREAM (\d+)\n$/.exec(line);
+    if (!m) throw nativeError('xc_domain_restore', 'EIO', 5, p.domid);
     d.info.nrPages = Number(m[1]);
     return { consoleMfn: 1000 + p.domid, storeMfn: 2000 + p.domid };
   }
@@ -112,7 +118,8 @@ export class FakeXen implements XenNative {
     d.info.shutdown = false;
     this.calls.push(`resume ${domid}`);
   }
-  pipe(): [number, number] { throw new Error('the fake has no pipes'); }
+  /** Pipes are not Xen: tests that need one set this to the real addon's. */
+  pipe(): [number, number] { throw new Error('the fake has no pipes: set xen.pipe'); }
 
   private mkparents(path: string) {
     const parts = path.split('/');
