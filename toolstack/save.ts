@@ -1,10 +1,12 @@
 // Save images: a domain's config and libxc's save stream in one file; save to it, restore from it, and check what it holds.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ChaosError } from './errors.js';
 import type { DomainConfig } from './config/domain-config.js';
 import type { DomainSummary, Toolstack } from './domain.js';
 import type { DomainRecord } from './store.js';
+import type { XenNative } from './xen/types.js';
 
 /**
  * The file starts with this line, then the metadata's length (4 bytes, big-endian), the metadata
@@ -154,7 +156,7 @@ const SUSPEND_TIMEOUT_MS = 30_000;
  * is written beside its final name and renamed when complete, so a failed save never leaves a
  * truncated image under that name. Unless `checkpoint`, the domain is destroyed once it is saved.
  */
-export async function saveToFile(ts: Toolstack, ref: string | number, file: string, opts: SaveOptions = {}): Promise<{ dom: DomainSummary; bytes: number; ms: number }> {
+export async function saveToFile(ts: Toolstack, xen: Pick<XenNative, 'pipe'>, ref: string | number, file: string, opts: SaveOptions = {}): Promise<{ dom: DomainSummary; bytes: number; ms: number }> {
   const t0 = performance.now();
   const { dom, rec } = await savable(ts, ref);
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
@@ -166,7 +168,7 @@ export async function saveToFile(ts: Toolstack, ref: string | number, file: stri
   }
   try {
     fs.writeSync(fd, encodeSaveHeader(metaOf(rec, dom)));
-    await ts.saveStream(dom, fd, { live: opts.live ?? false, suspendTimeoutMs: opts.suspendTimeoutMs ?? SUSPEND_TIMEOUT_MS });
+    await streamThroughPipe(xen, fd, (wfd) => ts.saveStream(dom, wfd, { live: opts.live ?? false, suspendTimeoutMs: opts.suspendTimeoutMs ?? SUSPEND_TIMEOUT_MS }));
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fs.renameSync(tmp, file);
@@ -178,6 +180,33 @@ export async function saveToFile(ts: Toolstack, ref: string | number, file: stri
   if (opts.checkpoint) await ts.resume(dom.domid);
   else await ts.destroy(dom.domid);
   return { dom, bytes: fs.statSync(file).size, ms: performance.now() - t0 };
+}
+
+/**
+ * Runs `produce` with the write end of a pipe and copies what comes out into `fd`. libxc writes
+ * guest pages straight from their foreign mapping, which a file system that pins user pages for
+ * I/O (9p, FUSE or NFS with direct I/O) refuses with EFAULT; a pipe copies them like any memory.
+ */
+async function streamThroughPipe(xen: Pick<XenNative, 'pipe'>, fd: number, produce: (wfd: number) => Promise<unknown>): Promise<void> {
+  const [rfd, wfd] = xen.pipe();
+  const out = new net.Socket({ fd: rfd, readable: true, writable: false });
+  const file = fs.createWriteStream('', { fd, autoClose: false });
+  const copied = new Promise<void>((resolve, reject) => {
+    out.on('error', reject);
+    file.on('error', reject);
+    out.pipe(file);
+    file.on('finish', resolve);
+  });
+  copied.catch(() => undefined); // reported below, after the producer settles
+  try {
+    await produce(wfd);
+  } catch (err) {
+    out.destroy();
+    throw err;
+  } finally {
+    fs.closeSync(wfd);
+  }
+  await copied;
 }
 
 /** The domain and the record that says how to rebuild it; a domain another toolstack made cannot be saved by this one. */

@@ -22,6 +22,7 @@ function host(t: Test) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-save-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const xen = new FakeXen();
+  xen.pipe = () => loadNative().pipe();
   const ts = new Toolstack({
     xen, backend: new XenStoreBackend(new XenStore(xen)), store: new DomainStore(dir), log,
     wrap: (err, domid) => (err instanceof ChaosError ? err : new ChaosError('XEN_CALL', (err as Error).message, { call: (err as { call?: string }).call, domid, cause: err })),
@@ -100,7 +101,7 @@ t.test('save writes an image (mode 0600) and destroys the domain; restore brings
   const { xen, ts, dir } = host(t);
   const made = await ts.create(cfg());
   const file = path.join(dir, 'g1.save');
-  const s = await saveToFile(ts, 'g1', file);
+  const s = await saveToFile(ts, xen, 'g1', file);
   t.equal(s.dom.domid, made.domid);
   t.equal(fs.statSync(file).mode & 0o777, 0o600);
   t.notOk(xen.domains.has(made.domid), 'destroyed after the save');
@@ -120,28 +121,28 @@ t.test('save writes an image (mode 0600) and destroys the domain; restore brings
 t.test('save -c leaves the domain running; a guest that will not suspend times out, is left running, and no image is written', async (t) => {
   const { xen, ts, dir } = host(t);
   const made = await ts.create(cfg());
-  await saveToFile(ts, 'g1', path.join(dir, 'cp.save'), { checkpoint: true });
+  await saveToFile(ts, xen, 'g1', path.join(dir, 'cp.save'), { checkpoint: true });
   t.equal(xen.domains.get(made.domid)?.info.shutdown, false, 'resumed after a checkpoint');
   t.ok(xen.calls.includes(`resume ${made.domid}`));
 
   xen.guestsSuspend = false;
   const file = path.join(dir, 'never.save');
-  await t.rejects(saveToFile(ts, 'g1', file, { suspendTimeoutMs: 50 }), { code: 'TIMEOUT', message: /did not suspend within 0 s: the guest does not advertise suspend support/ });
+  await t.rejects(saveToFile(ts, xen, 'g1', file, { suspendTimeoutMs: 50 }), { code: 'TIMEOUT', message: /did not suspend within 0 s: the guest does not advertise suspend support/ });
   t.notOk(fs.existsSync(file), 'no image');
   t.same(fs.readdirSync(dir).filter((f) => f.includes('partial')), [], 'no partial file');
   t.ok(xen.domains.has(made.domid), 'the domain is still there');
 
   xen.store.set(`/local/domain/${made.domid}/control/feature-suspend`, '0');
-  await t.rejects(saveToFile(ts, 'g1', file), { code: 'GUEST_STATE', message: /says it cannot suspend/ });
+  await t.rejects(saveToFile(ts, xen, 'g1', file), { code: 'GUEST_STATE', message: /says it cannot suspend/ });
 });
 
 t.test('only domains chaos made can be saved, and never domain 0', async (t) => {
   const { xen, ts, dir } = host(t);
-  await t.rejects(saveToFile(ts, 0, path.join(dir, 'x')), { code: 'GUEST_STATE' });
+  await t.rejects(saveToFile(ts, xen, 0, path.join(dir, 'x')), { code: 'GUEST_STATE' });
   const id = await xen.domainCreate({ handle: '11111111-2222-4333-8444-555555555555', maxVcpus: 1, maxGrantFrames: 1, maxMaptrackFrames: 1 });
   xen.store.set(`/local/domain/${id}/name`, 'by-xl');
-  await t.rejects(saveToFile(ts, 'by-xl', path.join(dir, 'x')), { code: 'NOT_SUPPORTED', message: /was not made by chaos/ });
-  await t.rejects(saveToFile(ts, 'nobody', path.join(dir, 'x')), { code: 'DOMAIN_NOT_FOUND' });
+  await t.rejects(saveToFile(ts, xen, 'by-xl', path.join(dir, 'x')), { code: 'NOT_SUPPORTED', message: /was not made by chaos/ });
+  await t.rejects(saveToFile(ts, xen, 'nobody', path.join(dir, 'x')), { code: 'DOMAIN_NOT_FOUND' });
   await t.rejects(restoreFromFile(ts, path.join(dir, 'missing')), { code: 'SAVE_INVALID', message: /no such file/ });
 });
 
