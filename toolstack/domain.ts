@@ -360,6 +360,9 @@ export class Toolstack {
       if (suspended) await this.resume(dom.domid).catch((e) => this.d.log.error({ domid: dom.domid, err: (e as Error).message }, 'could not resume the guest after a failed save'));
       if (suspendError) throw suspendError;
       const e = this.d.wrap(err, dom.domid);
+      if (/p2m frame list/i.test(e.message)) {
+        throw new ChaosError('NOT_SUPPORTED', `${dom.name} (domain ${dom.domid}) cannot be saved: it never published the list of its memory frames (the p2m frame list in its shared info) that a save needs, as guests without suspend support do (${e.message})`, { cause: e, domid: dom.domid });
+      }
       if (opts.live && /logdirty/i.test(e.message)) {
         throw new ChaosError('NOT_SUPPORTED', `this hypervisor cannot track the pages a PV guest dirties (log-dirty mode: ${e.message}), so a live save or migration is not possible here: leave out --live`, { cause: e, domid: dom.domid });
       }
