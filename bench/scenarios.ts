@@ -69,6 +69,23 @@ export const SCENARIOS: readonly Scenario[] = [
   createScenario('create', ['xl', 'chaos', 'chaos-cli'],
     'xl vs chaos (toolstack in a long-running process) vs the chaos CLI: create to ready mark, pause+unpause, destroy, with N guests running'),
   {
+    name: 'save-restore',
+    description: 'save and restore of a Linux guest (tinyx ticker, 96 MiB), xl vs chaos, and chaos migrating it to localhost',
+    memoryMiB: () => 4096,
+    async run(lab, host, o) {
+      const samples: Sample[] = [];
+      const reps = o.reps ?? (o.full ? 5 : 2);
+      await runDom0Script(lab, 'save-restore.js', ['--reps', String(reps), '--tinyx', `${DOM0_PROJECT_DIR}/guests/tinyx/ticker`, '--memory', '96', '--tools', (o.tools ?? ['xl', 'chaos']).join(',')], o, (m) => {
+        samples.push({
+          scenario: 'save-restore', metric: String(m.metric), value: Number(m.value), unit: 'ms', host, at: new Date().toISOString(),
+          parameters: { tool: String(m.tool), guest: 'tinyx-ticker', memoryMiB: 96, rep: Number(m.rep), ...(m.bytes !== undefined ? { bytes: Number(m.bytes) } : {}) },
+        });
+        o.progress(`${m.tool} ${m.metric} rep ${Number(m.rep) + 1}/${reps}: ${Number(m.value).toFixed(0)} ms`);
+      }).catch((err: Error) => { throw new ScenarioError(err.message, samples); });
+      return samples;
+    },
+  },
+  {
     name: 'cli-startup',
     description: "where a command's time goes: bare node, loading yargs, pino and the toolstack, chaos vs xl for list and info",
     memoryMiB: () => 4096,
