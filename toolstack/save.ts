@@ -7,6 +7,7 @@ import type { DomainConfig } from './config/domain-config.js';
 import type { DomainSummary, Toolstack } from './domain.js';
 import type { DomainRecord } from './store.js';
 import type { XenNative } from './xen/types.js';
+import { planVifs } from './devices/device-plan.js';
 
 /**
  * The file starts with this line, then the metadata's length (4 bytes, big-endian), the metadata
@@ -260,5 +261,9 @@ export async function restoreFromFile(ts: Toolstack, file: string, opts: Restore
 /** The saved config under the name wanted, with the saved uuid unless a domain on this host already has it. */
 export async function configForRestore(ts: Toolstack, meta: SaveMeta, name?: string): Promise<DomainConfig> {
   const uuidInUse = await ts.hasUuid(meta.uuid);
-  return { ...meta.config, name: name ?? meta.name, uuid: uuidInUse ? undefined : meta.uuid };
+  // A vif without a MAC of its own gets one made from the uuid: pin it, so that a new uuid (a
+  // restore beside the original, a migration to the same host) keeps the guest's addresses.
+  const planned = planVifs(meta.uuid, meta.config.vifs);
+  const vifs = meta.config.vifs.map((v, i) => ({ ...v, mac: planned[i].mac, devid: planned[i].devid }));
+  return { ...meta.config, vifs, name: name ?? meta.name, uuid: uuidInUse ? undefined : meta.uuid };
 }

@@ -118,6 +118,18 @@ t.test('save writes an image (mode 0600) and destroys the domain; restore brings
   t.equal(xen.domains.get(other.record.domid)?.info.paused, true, '-p leaves it paused');
 });
 
+t.test('a restore under a new uuid keeps the MAC addresses the vifs had', async (t) => {
+  const { xen, ts, dir } = host(t);
+  const made = await ts.create(cfg({ vifs: [{}] as DomainConfig['vifs'] }));
+  const mac = xen.store.get(`/local/domain/0/backend/vif/${made.domid}/0/mac`);
+  t.match(mac, /^00:16:3e:/);
+  const file = path.join(dir, 'v.save');
+  await saveToFile(ts, xen, 'g1', file, { checkpoint: true });
+  const other = await restoreFromFile(ts, file, { name: 'g2' });
+  t.not(other.record.uuid, made.uuid);
+  t.equal(xen.store.get(`/local/domain/0/backend/vif/${other.record.domid}/0/mac`), mac, 'same MAC');
+});
+
 t.test('save -c leaves the domain running; a guest that will not suspend times out, is left running, and no image is written', async (t) => {
   const { xen, ts, dir } = host(t);
   const made = await ts.create(cfg());
