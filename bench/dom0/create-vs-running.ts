@@ -1,7 +1,7 @@
 // Runs in dom0: time from a create call to the guest's ready mark with N guests running, for xl and chaos side by side; one JSON line per sample.
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { run } from './proc.js';
 
 const CONSOLE_DIR = '/var/log/xen/console';
 /** xl; chaos: the toolstack in this long-running process (as chaosd and jitsud use it); chaos-cli: the `chaos` command as a new process. */
@@ -31,17 +31,6 @@ function parseArgs(argv: string[]): Opts {
   if (!Number.isInteger(opts.reps) || opts.reps < 1 || opts.reps > 100) throw new Error('--reps takes 1 to 100');
   if (!fs.existsSync(opts.kernel)) throw new Error(`kernel ${opts.kernel} does not exist`);
   return opts;
-}
-
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout.on('data', (b) => { out += b; });
-    c.stderr.on('data', (b) => { out += b; });
-    c.on('close', (code) => resolve({ code, out }));
-    c.on('error', (e) => resolve({ code: -1, out: String(e) }));
-  });
 }
 
 /** Resolves with the time the ready mark appeared in the guest's console log (inotify, with a 20 ms poll as a safety net). */

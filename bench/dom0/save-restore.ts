@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { run } from './proc.js';
 import { pino } from 'pino';
 import { openToolstack } from '../../toolstack/index.js';
 import { parseXlConfig } from '../../toolstack/config/index.js';
@@ -26,17 +26,6 @@ function parseArgs(argv: string[]): Opts {
 
 const emit = (m: Record<string, unknown>) => process.stdout.write(JSON.stringify(m) + '\n');
 const progress = (message: string) => emit({ kind: 'progress', message });
-
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout.on('data', (b) => { out += b; });
-    c.stderr.on('data', (b) => { out += b; });
-    c.on('close', (code) => resolve({ code, out }));
-    c.on('error', (e) => resolve({ code: -1, out: String(e) }));
-  });
-}
 
 /** Waits until the guest's console log holds `text` after byte `from`. */
 async function waitFor(name: string, text: string, from = 0, timeoutMs = 300_000): Promise<void> {
