@@ -45,8 +45,8 @@ t.test('results round-trip through JSON lines; CSV quotes what needs quoting; th
 });
 
 t.test('an unknown scenario is refused with the list of known ones', async (t) => {
-  t.throws(() => findScenarios(['nope']), /unknown scenario "nope"; known: xl-create, create, cli-startup/);
-  t.equal(findScenarios(undefined).length, 3);
+  t.throws(() => findScenarios(['nope']), /unknown scenario "nope"; known: xl-create, create, save-restore, cli-startup/);
+  t.equal(findScenarios(undefined).length, 4);
 });
 
 t.test('a newer run that compared fewer tools keeps the other tools from the older run', async (t) => {
