@@ -74,8 +74,10 @@ export function comparisonTable(samples: readonly Sample[], metric: string): str
   return lines.join('\n');
 }
 
-/** One row per metric, for scenarios without a number of running guests. */
+/** One row per metric, for scenarios without a number of running guests; tools side by side when there are several. */
 export function metricTable(samples: readonly Sample[]): string {
+  const tools = [...new Set(samples.map((x) => x.parameters.tool).filter((x) => x !== undefined).map(String))];
+  if (tools.length > 1) return toolMetricTable(samples, tools);
   const lines = ['| what | median | min | max | samples |', '|---|---:|---:|---:|---:|'];
   for (const metric of [...new Set(samples.map((x) => x.metric))]) {
     const ofMetric = samples.filter((x) => x.metric === metric);
@@ -85,11 +87,35 @@ export function metricTable(samples: readonly Sample[]): string {
   return lines.join('\n');
 }
 
+/** Metrics in rows, tools in columns (a metric one tool lacks shows "–"), and xl ÷ each other tool. */
+function toolMetricTable(samples: readonly Sample[], tools: string[]): string {
+  const others = tools.filter((x) => x !== 'xl');
+  const head = ['what', ...tools.map((x) => `${x} median [min–max]`), ...(tools.includes('xl') ? others.map((x) => `xl ÷ ${x}`) : [])];
+  const lines = [`| ${head.join(' | ')} |`, `|---|${head.slice(1).map(() => '---:').join('|')}|`];
+  for (const metric of [...new Set(samples.map((x) => x.metric))]) {
+    const of = (tool: string) => {
+      const v = samples.filter((x) => x.metric === metric && String(x.parameters.tool) === tool).map((x) => x.value);
+      return v.length ? summarize(v) : undefined;
+    };
+    const unit = samples.find((x) => x.metric === metric)?.unit ?? '';
+    const cells = tools.map((x) => { const m = of(x); return m ? `${fmt(m.median)} ${unit} [${fmt(m.min)}–${fmt(m.max)}]` : '–'; });
+    const xl = of('xl');
+    const ratios = tools.includes('xl') ? others.map((x) => { const m = of(x); return m && xl ? `${(xl.median / m.median).toFixed(2)}x` : '–'; }) : [];
+    lines.push(`| ${[metric, ...cells, ...ratios].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
 const METRIC_TEXT: Record<string, string> = {
   'create-to-ready': 'create call to the guest\'s ready mark on its console (boot time as the design defines it)',
   'create-call': 'create call until it returns',
   destroy: 'destroy call until it returns',
   'pause-unpause': 'pause then unpause of a running guest',
+  save: 'save to a file until the command returns (the domain is destroyed after it)',
+  restore: 'restore from a file until the command returns (the domain runs)',
+  'restore-to-tick': 'restore call until the guest prints again on its console',
+  'migrate-localhost': 'migration to a receiver on the same host, from the call until the target runs the domain',
+  'migrate-downtime': 'the part of a migration during which the guest is suspended',
 };
 
 export function renderBenchmarks(resultsDir: string, repoRoot: string): string {

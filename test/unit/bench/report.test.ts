@@ -26,6 +26,14 @@ t.test('comparisonTable puts tools side by side with how many times faster than 
   t.match(rows[3], /^\| 10 \| 2000 .* \| 4\.00x \|$/);
 });
 
+t.test('metricTable puts several tools side by side with xl ÷ each, and shows a metric one tool lacks as –', async (t) => {
+  const m = (tool: string, metric: string, value: number) => ({ ...s(tool, 0, value, metric), parameters: { tool, rep: 0 } });
+  const table = metricTable([m('xl', 'save', 3000), m('xl', 'save', 3400), m('chaos', 'save', 1600), m('chaos', 'migrate-localhost', 9000)]);
+  t.match(table, /\| what \| xl median \[min–max\] \| chaos median \[min–max\] \| xl ÷ chaos \|/);
+  t.match(table, /\| save \| 3200 ms \[3000–3400\] \| 1600 ms \[1600–1600\] \| 2\.00x \|/);
+  t.match(table, /\| migrate-localhost \| – \| 9000 ms \[9000–9000\] \| – \|/);
+});
+
 t.test('runningTable compares each N with the smallest; metricTable has a row per metric', async (t) => {
   t.match(runningTable([s('xl', 0, 100), s('xl', 100, 300)], 'create-to-ready'), /\| 100 \| 300 \| 300 \| 300 \| 1 \| 3\.00x \|/);
   const m = metricTable([{ ...s('x', 0, 5, 'node-bare'), parameters: { rep: 0 } }, { ...s('x', 0, 7, 'node-bare'), parameters: { rep: 1 } }]);
