@@ -35,12 +35,25 @@ std::string LastError(xc_interface* xch) {
   return std::string(last->message, strnlen(last->message, sizeof last->message));
 }
 
-/** A descriptor the caller handed over: open, and switched to blocking, since libxc's reads and writes do not retry EAGAIN. */
-bool UsableFd(int fd) {
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0) return false;
-  return (fl & O_NONBLOCK) == 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0;
-}
+/**
+ * A descriptor the caller handed over, switched to blocking for the call (libxc's reads and writes
+ * do not retry EAGAIN) and given back with its flags as they were (a socket may belong to an event
+ * loop that expects it non-blocking).
+ */
+class BlockingFd {
+ public:
+  explicit BlockingFd(int fd) : fd_(fd), flags_(fcntl(fd, F_GETFL)) {
+    ok_ = flags_ >= 0 && ((flags_ & O_NONBLOCK) == 0 || fcntl(fd, F_SETFL, flags_ & ~O_NONBLOCK) == 0);
+  }
+  ~BlockingFd() {
+    if (ok_ && (flags_ & O_NONBLOCK) != 0) fcntl(fd_, F_SETFL, flags_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  int fd_, flags_;
+  bool ok_ = false;
+};
 
 /** One question from libxc's thread to JS: the answer arrives through `answer` exactly once. */
 struct SuspendAsk {
@@ -103,7 +116,8 @@ class SaveWorker : public XenWorker {
   void Run() override {
     xc_interface* xch = XcHandle(&err_);
     if (xch == nullptr) return;
-    if (!UsableFd(fd_)) return Fail("fcntl", "the save stream's file descriptor");
+    BlockingFd blocking(fd_);
+    if (!blocking.ok()) return Fail("fcntl", "the save stream's file descriptor");
     struct save_callbacks cb;
     std::memset(&cb, 0, sizeof cb);
     cb.suspend = Suspend;
@@ -137,7 +151,8 @@ class RestoreWorker : public XenWorker {
   void Run() override {
     xc_interface* xch = XcHandle(&err_);
     if (xch == nullptr) return;
-    if (!UsableFd(fd)) return Fail("fcntl", "the restore stream's file descriptor");
+    BlockingFd blocking(fd);
+    if (!blocking.ok()) return Fail("fcntl", "the restore stream's file descriptor");
     // libxc reads every callback field; none is needed for a plain stream.
     struct restore_callbacks cb;
     std::memset(&cb, 0, sizeof cb);
