@@ -135,6 +135,9 @@ class Channel {
 
   /** Back to JSON lines. */
   endRaw(): void { this.sink = undefined; }
+
+  /** Nothing received is waiting to be read (so the next bytes on the connection are the peer's next ones). */
+  idle(): boolean { return this.buf.length === 0 && !this.sink; }
 }
 
 export interface MigrateOptions {
@@ -223,6 +226,22 @@ function socketFd(sock: net.Socket): number | undefined {
   return typeof fd === 'number' && Number.isInteger(fd) && fd > 2 && sock.writableLength === 0 ? fd : undefined;
 }
 
+/**
+ * The connection's descriptor with a way to stop and restart Node's reading of it (Node's own
+ * pause() does not stop the kernel reads), when Node exposes them as it does for TCP on Linux.
+ */
+function pausableReader(sock: net.Socket): { fd: number; stop(): void; start(): void } | undefined {
+  const h = (sock as unknown as { _handle?: { fd?: unknown; reading?: boolean; readStop?: () => number; readStart?: () => number } })._handle;
+  const fd = h?.fd;
+  if (!h || typeof fd !== 'number' || fd <= 2 || typeof h.readStop !== 'function' || typeof h.readStart !== 'function') return undefined;
+  let stopped = false;
+  return {
+    fd,
+    stop: () => { if (!stopped && !sock.destroyed) { h.reading = false; h.readStop!(); stopped = true; } },
+    start: () => { if (stopped && !sock.destroyed) { h.reading = true; h.readStart!(); stopped = false; } },
+  };
+}
+
 function connect(host: string, port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host, port });
@@ -260,25 +279,34 @@ export async function receiveOne(ts: Toolstack, xen: XenNative, log: Log, sock: 
     // A temporary name: on a migration to this same host, the source still holds the real one.
     const incoming = `${meta.name}--incoming`;
     const cfg = await configForRestore(ts, meta, incoming);
-    const [rfd, wfd] = xen.pipe();
-    const sink = new net.Socket({ fd: wfd, readable: false, writable: true });
-    sink.on('error', () => undefined); // a broken pipe shows up as libxc's read error
-    let restoring: Promise<unknown>;
-    try {
-      restoring = ts.restoreStream(cfg, rfd, {
-        paused: true,
-        onShell: (id) => {
-          domid = id;
-          ch.send({ ready: true, domid: id });
-          ch.rawTo(sink);
-        },
-      });
-      const rec = await restoring as { domid: number };
-      domid = rec.domid;
-    } finally {
-      ch.endRaw();
-      sink.destroy();
-      fs.closeSync(rfd);
+    const reader = ch.idle() ? pausableReader(sock) : undefined;
+    if (reader) {
+      // libxc reads the stream straight from the connection: Node stops reading it before the
+      // sender is told to start, and starts again once libxc has read the stream's end.
+      try {
+        const rec = await ts.restoreStream(cfg, reader.fd, {
+          paused: true,
+          onShell: (id) => { domid = id; reader.stop(); ch.send({ ready: true, domid: id }); },
+        });
+        domid = rec.domid;
+      } finally {
+        reader.start();
+      }
+    } else {
+      const [rfd, wfd] = xen.pipe();
+      const sink = new net.Socket({ fd: wfd, readable: false, writable: true });
+      sink.on('error', () => undefined); // a broken pipe shows up as libxc's read error
+      try {
+        const rec = await ts.restoreStream(cfg, rfd, {
+          paused: true,
+          onShell: (id) => { domid = id; ch.send({ ready: true, domid: id }); ch.rawTo(sink); },
+        });
+        domid = rec.domid;
+      } finally {
+        ch.endRaw();
+        sink.destroy();
+        fs.closeSync(rfd);
+      }
     }
     ch.send({ restored: true });
     const go = await ch.next('the go-ahead');

@@ -104,7 +104,13 @@ export class FakeXen implements XenNative {
     let line = '';
     const b = Buffer.alloc(1);
     while (!line.endsWith('\n') && line.length < 64) {
-      const n = await new Promise<number>((resolve, reject) => fs.read(p.fd, b, 0, 1, null, (err, got) => (err ? reject(err) : resolve(got))));
+      // libxc reads blocking (the addon clears O_NONBLOCK); on a socket Node made non-blocking, wait and retry.
+      const n = await new Promise<number>((resolve, reject) => fs.read(p.fd, b, 0, 1, null, (err, got) => {
+        if (err?.code === 'EAGAIN') setTimeout(() => resolve(-1), 2);
+        else if (err) reject(err);
+        else resolve(got);
+      }));
+      if (n < 0) continue;
       if (n === 0) break;
       line += b.toString('latin1');
     }
