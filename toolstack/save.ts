@@ -170,7 +170,7 @@ export async function saveToFile(ts: Toolstack, xen: Pick<XenNative, 'pipe'>, re
   try {
     fs.writeSync(fd, encodeSaveHeader(metaOf(rec, dom)));
     const stream = (out: number) => ts.saveStream(dom, out, { live: opts.live ?? false, suspendTimeoutMs: opts.suspendTimeoutMs ?? SUSPEND_TIMEOUT_MS });
-    if (pinsUserPages(tmp)) await streamThroughPipe(xen, fd, stream);
+    if (pinsUserPages(path.dirname(tmp))) await streamThroughPipe(xen, fd, stream);
     else await stream(fd);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
@@ -185,13 +185,23 @@ export async function saveToFile(ts: Toolstack, xen: Pick<XenNative, 'pipe'>, re
   return { dom, bytes: fs.statSync(file).size, ms: performance.now() - t0 };
 }
 
-/** statfs(2) magic numbers of file systems that pin user pages for I/O: 9p, FUSE, NFS, CIFS/SMB2, Ceph. */
-const PINNING_FS = new Set([0x01021997, 0x65735546, 0x6969, 0xff534d42, 0xfe534d42, 0x00c36400]);
+/** File systems that pin user pages for I/O (see streamThroughPipe). statfs(2) cannot tell: 9p reports the type of the file system it exports. */
+const PINNING_FS = /^(9p|fuse(\..*)?|fuseblk|nfs4?|cifs|smb3|ceph|virtiofs)$/;
 
-/** Whether libxc's writes from foreign mappings would fail on this file's file system (see streamThroughPipe). */
-function pinsUserPages(file: string): boolean {
+/** Whether libxc's writes from foreign mappings would fail on the file system that holds `dir`, as /proc/self/mounts names it. */
+function pinsUserPages(dir: string): boolean {
   try {
-    return PINNING_FS.has(Number(fs.statfsSync(file).type));
+    const real = fs.realpathSync(dir);
+    let best = { point: '', type: '' };
+    for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+      const [, rawPoint, type] = line.split(' ');
+      if (!rawPoint || !type) continue;
+      // Mount points escape spaces and such as octal: \040 is a space.
+      const point = rawPoint.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+      const under = point === '/' || real === point || real.startsWith(point.endsWith('/') ? point : `${point}/`);
+      if (under && point.length >= best.point.length) best = { point, type };
+    }
+    return best.type === '' || PINNING_FS.test(best.type);
   } catch {
     return true; // unknown: take the path that works everywhere
   }
