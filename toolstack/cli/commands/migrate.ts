@@ -47,11 +47,12 @@ export const migrateReceive: CommandModule<GlobalArgs, ReceiveArgs> = {
     const { ts, xen, log } = await open(a);
     const m = await import('../../migrate.js');
     const net = await import('node:net');
+    const { ChaosError } = await import('../../errors.js');
     const token = m.loadToken(a['token-file'], true);
     const server = net.createServer({ pauseOnConnect: false });
     let busy = false;
     const finished = new Promise<number>((resolve, reject) => {
-      server.on('error', (err: NodeJS.ErrnoException) => reject(Object.assign(new Error(`cannot listen on ${a.bind}:${a.port}: ${err.code ?? err.message}`), { code: 'MIGRATION', name: 'ChaosError' })));
+      server.on('error', (err: NodeJS.ErrnoException) => reject(new ChaosError('MIGRATION', `cannot listen on ${a.bind}:${a.port}: ${err.code ?? err.message}`, { cause: err })));
       server.on('connection', (sock) => {
         // One migration at a time: each one holds a good share of the host's memory bandwidth.
         if (busy) { sock.end(JSON.stringify({ error: 'busy with another migration: try again' }) + '\n'); return; }
