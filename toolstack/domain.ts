@@ -372,6 +372,15 @@ export class Toolstack {
     return { suspendedAt };
   }
 
+  /** A pipe for a save stream on its way to a socket or a file ([readFd, writeFd], both blocking; the caller closes both). */
+  pipe(): [number, number] {
+    try {
+      return this.d.xen.pipe();
+    } catch (err) {
+      throw this.d.wrap(err);
+    }
+  }
+
   /** Runs a suspended domain again, telling the guest its suspend was cancelled (xc_domain_resume, cooperative). */
   async resume(domid: number): Promise<void> {
     await this.call(this.d.xen.domainResume(domid, true), domid);

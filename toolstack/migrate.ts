@@ -15,8 +15,7 @@ import net from 'node:net';
 import { ChaosError } from './errors.js';
 import type { Log } from './log.js';
 import type { Toolstack } from './domain.js';
-import type { XenNative } from './xen/types.js';
-import { metaOf, parseSaveMeta, savable, configForRestore } from './save.js';
+import { configForRestore, metaOf, parseSaveMeta, pipeInto, savable } from './save.js';
 
 export const MIGRATE_PORT = 8002;
 export const TOKEN_FILE = '/var/lib/lightvm/migrate-token';
@@ -151,7 +150,7 @@ export interface MigrateOptions {
 export interface MigrateResult { name: string; sourceDomid: number; targetDomid: number; ms: number; downtimeMs?: number }
 
 /** Sends a domain this toolstack made to a receiver; on success the source is destroyed and the domain runs there. */
-export async function migrate(ts: Toolstack, xen: XenNative, log: Log, ref: string | number, o: MigrateOptions): Promise<MigrateResult> {
+export async function migrate(ts: Toolstack, log: Log, ref: string | number, o: MigrateOptions): Promise<MigrateResult> {
   const t0 = performance.now();
   const { dom, rec } = await savable(ts, ref);
   const port = o.port ?? MIGRATE_PORT;
@@ -171,28 +170,10 @@ export async function migrate(ts: Toolstack, xen: XenNative, log: Log, ref: stri
       // libxc writes straight into the connection: nothing else writes to it until the stream ends.
       ({ suspendedAt } = await ts.saveStream(dom, direct, { live: o.live ?? false, suspendTimeoutMs: SUSPEND_TIMEOUT_MS }));
     } else {
-      const [rfd, wfd] = xen.pipe();
-      const out = new net.Socket({ fd: rfd, readable: true, writable: false });
-      const piped = new Promise<void>((resolve, reject) => {
-        out.on('end', resolve);
-        out.on('error', reject);
-        out.on('data', (c: Buffer) => { if (!sock.write(c)) { out.pause(); sock.once('drain', () => out.resume()); } });
-      });
-      try {
-        ({ suspendedAt } = await ts.saveStream(dom, wfd, { live: o.live ?? false, suspendTimeoutMs: SUSPEND_TIMEOUT_MS }));
-      } finally {
-        fs.closeSync(wfd);
-      }
-      await piped;
-      out.destroy();
+      await pipeInto(ts, sock, async (wfd) => ({ suspendedAt } = await ts.saveStream(dom, wfd, { live: o.live ?? false, suspendTimeoutMs: SUSPEND_TIMEOUT_MS })));
     }
     streaming = false;
-    try {
-      await ch.next('the restore');
-    } catch (err) {
-      await ts.resume(dom.domid).catch((e) => log.error({ domid: dom.domid, err: (e as Error).message }, 'could not resume the source after a failed migration'));
-      throw err;
-    }
+    await ch.next('the restore');
     // The target holds the whole domain, paused: the source can go.
     await ts.destroy(dom.domid);
     sourceGone = true;
@@ -204,7 +185,9 @@ export async function migrate(ts: Toolstack, xen: XenNative, log: Log, ref: stri
     if (!sourceGone) {
       // The source may be suspended if the stream broke after libxc asked for it.
       const i = await ts.find(dom.domid).catch(() => undefined);
-      if (i?.shutdownReason === 'suspend') await ts.resume(dom.domid).catch(() => undefined);
+      if (i?.shutdownReason === 'suspend') {
+        await ts.resume(dom.domid).catch((e) => log.error({ domid: dom.domid, err: (e as Error).message }, 'could not resume the source after a failed migration'));
+      }
       // In the middle of libxc's stream a message would read as stream data: breaking the connection says it.
       if (streaming) sock.destroy();
       else ch.send({ abort: (err as Error).message });
@@ -264,7 +247,7 @@ export interface ReceiveOptions {
  * Takes one incoming domain on an accepted connection. Resolves with what arrived, or rejects
  * after telling the peer why; whatever was made for a failed migration is destroyed.
  */
-export async function receiveOne(ts: Toolstack, xen: XenNative, log: Log, sock: net.Socket, o: ReceiveOptions): Promise<{ name: string; domid: number; ms: number }> {
+export async function receiveOne(ts: Toolstack, log: Log, sock: net.Socket, o: ReceiveOptions): Promise<{ name: string; domid: number; ms: number }> {
   const t0 = performance.now();
   const peer = `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? '?'}`;
   sock.setNoDelay(true);
@@ -293,7 +276,7 @@ export async function receiveOne(ts: Toolstack, xen: XenNative, log: Log, sock: 
         reader.start();
       }
     } else {
-      const [rfd, wfd] = xen.pipe();
+      const [rfd, wfd] = ts.pipe();
       const sink = new net.Socket({ fd: wfd, readable: false, writable: true });
       sink.on('error', () => undefined); // a broken pipe shows up as libxc's read error
       try {

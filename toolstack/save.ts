@@ -3,10 +3,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ChaosError } from './errors.js';
-import type { DomainConfig } from './config/domain-config.js';
+import { domainNameProblem, type DomainConfig } from './config/domain-config.js';
 import type { DomainSummary, Toolstack } from './domain.js';
 import type { DomainRecord } from './store.js';
-import type { XenNative } from './xen/types.js';
 import { planVifs } from './devices/device-plan.js';
 
 /**
@@ -71,7 +70,7 @@ export function parseSaveMeta(text: string, what: string): SaveMeta {
   const bad = (why: string): never => { throw new ChaosError('SAVE_INVALID', `${what}: ${why}`); };
   if (!isObject(m)) return bad('the metadata is not a JSON object');
   if (m.version !== 1) bad(`metadata version ${JSON.stringify(m.version)} is not one this toolstack reads (1)`);
-  if (typeof m.name !== 'string' || !NAME_RE.test(m.name)) bad('the domain name is missing or not a valid name');
+  if (typeof m.name !== 'string' || domainNameProblem(m.name)) bad(`the domain name is missing or not a valid name${typeof m.name === 'string' ? ` (${domainNameProblem(m.name)})` : ''}`);
   if (typeof m.uuid !== 'string' || !UUID_RE.test(m.uuid)) bad('the uuid is missing or malformed');
   if (typeof m.savedAt !== 'string' || m.savedAt.length > 64) bad('savedAt is missing or malformed');
   if (typeof m.host !== 'string' || m.host.length > 255) bad('host is missing or malformed');
@@ -79,7 +78,6 @@ export function parseSaveMeta(text: string, what: string): SaveMeta {
   return m as unknown as SaveMeta;
 }
 
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ACTIONS = ['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart'];
 
@@ -100,7 +98,7 @@ function checkConfig(c: unknown, bad: (why: string) => never): asserts c is Doma
     if (optional && v === undefined) return;
     if (typeof v !== 'string' || v.length > max || /[\0-\x1f]/.test(v.replace(/[\t\n]/g, ''))) bad(`config.${k} must be a string of at most ${max} characters`);
   };
-  if (cfg.name === undefined || typeof cfg.name !== 'string' || !NAME_RE.test(cfg.name)) bad('config.name is not a valid name');
+  if (typeof cfg.name !== 'string' || domainNameProblem(cfg.name)) bad('config.name is not a valid name');
   if (cfg.type !== 'pv') bad('config.type must be "pv"');
   str('kernel', 4096);
   str('ramdisk', 4096, true);
@@ -157,7 +155,7 @@ const SUSPEND_TIMEOUT_MS = 30_000;
  * is written beside its final name and renamed when complete, so a failed save never leaves a
  * truncated image under that name. Unless `checkpoint`, the domain is destroyed once it is saved.
  */
-export async function saveToFile(ts: Toolstack, xen: Pick<XenNative, 'pipe'>, ref: string | number, file: string, opts: SaveOptions = {}): Promise<{ dom: DomainSummary; bytes: number; ms: number }> {
+export async function saveToFile(ts: Toolstack, ref: string | number, file: string, opts: SaveOptions = {}): Promise<{ dom: DomainSummary; bytes: number; ms: number }> {
   const t0 = performance.now();
   const { dom, rec } = await savable(ts, ref);
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
@@ -170,8 +168,12 @@ export async function saveToFile(ts: Toolstack, xen: Pick<XenNative, 'pipe'>, re
   try {
     fs.writeSync(fd, encodeSaveHeader(metaOf(rec, dom)));
     const stream = (out: number) => ts.saveStream(dom, out, { live: opts.live ?? false, suspendTimeoutMs: opts.suspendTimeoutMs ?? SUSPEND_TIMEOUT_MS });
-    if (pinsUserPages(path.dirname(tmp))) await streamThroughPipe(xen, fd, stream);
-    else await stream(fd);
+    if (pinsUserPages(path.dirname(tmp))) {
+      const file = fs.createWriteStream('', { fd, autoClose: false });
+      await pipeInto(ts, file, stream);
+    } else {
+      await stream(fd);
+    }
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fs.renameSync(tmp, file);
@@ -185,7 +187,7 @@ export async function saveToFile(ts: Toolstack, xen: Pick<XenNative, 'pipe'>, re
   return { dom, bytes: fs.statSync(file).size, ms: performance.now() - t0 };
 }
 
-/** File systems that pin user pages for I/O (see streamThroughPipe). statfs(2) cannot tell: 9p reports the type of the file system it exports. */
+/** File systems that pin user pages for I/O (see pipeInto). statfs(2) cannot tell: 9p reports the type of the file system it exports. */
 const PINNING_FS = /^(9p|fuse(\..*)?|fuseblk|nfs4?|cifs|smb3|ceph|virtiofs)$/;
 
 /** Whether libxc's writes from foreign mappings would fail on the file system that holds `dir`, as /proc/self/mounts names it. */
@@ -208,20 +210,21 @@ function pinsUserPages(dir: string): boolean {
 }
 
 /**
- * Runs `produce` with the write end of a pipe and copies what comes out into `fd`. libxc writes
- * guest pages straight from their foreign mapping, which a file system that pins user pages for
- * I/O (9p, FUSE or NFS with direct I/O) refuses with EFAULT; a pipe copies them like any memory.
- * The copy costs time (about 3x the whole save in the lab), so local file systems do without it.
+ * Runs `produce` with the write end of a pipe and copies what comes out into `sink` (a file or a
+ * socket, which stays open), resolving once all of it is written. libxc writes guest pages straight
+ * from their foreign mapping, which a file system that pins user pages for I/O (9p, FUSE or NFS with
+ * direct I/O) refuses with EFAULT; a pipe copies them like any memory. The copy costs time (about 3x
+ * the whole save in the lab), so local file systems and sockets do without it where they can.
  */
-async function streamThroughPipe(xen: Pick<XenNative, 'pipe'>, fd: number, produce: (wfd: number) => Promise<unknown>): Promise<void> {
-  const [rfd, wfd] = xen.pipe();
+export async function pipeInto(ts: Toolstack, sink: NodeJS.WritableStream, produce: (wfd: number) => Promise<unknown>): Promise<void> {
+  const [rfd, wfd] = ts.pipe();
   const out = new net.Socket({ fd: rfd, readable: true, writable: false });
-  const file = fs.createWriteStream('', { fd, autoClose: false });
   const copied = new Promise<void>((resolve, reject) => {
     out.on('error', reject);
-    file.on('error', reject);
-    out.pipe(file);
-    file.on('finish', resolve);
+    sink.on('error', reject);
+    out.pipe(sink, { end: false });
+    // A write after the last one completes only once everything before it is written.
+    out.on('end', () => sink.write('', () => resolve()));
   });
   copied.catch(() => undefined); // reported below, after the producer settles
   try {
@@ -233,6 +236,7 @@ async function streamThroughPipe(xen: Pick<XenNative, 'pipe'>, fd: number, produ
     fs.closeSync(wfd);
   }
   await copied;
+  out.destroy();
 }
 
 /** The domain and the record that says how to rebuild it; a domain another toolstack made cannot be saved by this one. */
@@ -271,7 +275,7 @@ export async function restoreFromFile(ts: Toolstack, file: string, opts: Restore
     fd = fs.openSync(file, 'r');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new ChaosError(e.code === 'ENOENT' ? 'SAVE_INVALID' : 'SAVE_INVALID', `cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: err });
+    throw new ChaosError('SAVE_INVALID', `cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: err });
   }
   try {
     const meta = readSaveHeader(fd, file);
@@ -285,6 +289,8 @@ export async function restoreFromFile(ts: Toolstack, file: string, opts: Restore
 
 /** The saved config under the name wanted, with the saved uuid unless a domain on this host already has it. */
 export async function configForRestore(ts: Toolstack, meta: SaveMeta, name?: string): Promise<DomainConfig> {
+  const problem = name === undefined ? undefined : domainNameProblem(name);
+  if (problem) throw new ChaosError('CONFIG_INVALID', problem, { key: 'name' });
   const uuidInUse = await ts.hasUuid(meta.uuid);
   // A vif without a MAC of its own gets one made from the uuid: pin it, so that a new uuid (a
   // restore beside the original, a migration to the same host) keeps the guest's addresses.

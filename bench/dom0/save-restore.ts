@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   fs.mkdirSync(IMAGE_DIR, { recursive: true, mode: 0o700 });
   const log = pino({ level: 'silent' });
-  const { ts, xen } = openToolstack({ stateDir: STATE_DIR, log });
+  const { ts } = openToolstack({ stateDir: STATE_DIR, log });
 
   if (o.tools.includes('xl')) {
     const name = `bsr-xl-${process.pid}`;
@@ -88,13 +88,13 @@ async function main(): Promise<void> {
     await waitFor(name, 'tick 1');
     const img = path.join(IMAGE_DIR, `${name}.save`);
     const token = loadToken(path.join(STATE_DIR, 'migrate-token'), true);
-    const server = net.createServer((sock) => { receiveOne(ts, xen, log, sock, { token }).catch(() => undefined); });
+    const server = net.createServer((sock) => { receiveOne(ts, log, sock, { token }).catch(() => undefined); });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
     try {
       for (let rep = 0; rep < o.reps; rep++) {
         let t = performance.now();
-        const s = await saveToFile(ts, xen, name, img);
+        const s = await saveToFile(ts, name, img);
         emit({ kind: 'sample', tool: 'chaos', metric: 'save', value: performance.now() - t, rep, bytes: s.bytes });
         const from = logSize(name);
         t = performance.now();
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
         await waitFor(name, 'tick', from, 60_000);
         emit({ kind: 'sample', tool: 'chaos', metric: 'restore-to-tick', value: performance.now() - t, rep });
         fs.rmSync(img, { force: true });
-        const m = await migrate(ts, xen, log, name, { host: '127.0.0.1', port, token });
+        const m = await migrate(ts, log, name, { host: '127.0.0.1', port, token });
         emit({ kind: 'sample', tool: 'chaos', metric: 'migrate-localhost', value: m.ms, rep });
         if (m.downtimeMs !== undefined) emit({ kind: 'sample', tool: 'chaos', metric: 'migrate-downtime', value: m.downtimeMs, rep });
         progress(`chaos save+restore+migrate rep ${rep + 1}/${o.reps}`);

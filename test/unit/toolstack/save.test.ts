@@ -11,7 +11,7 @@ import { XenStoreBackend } from '../../../toolstack/devices/xenstore-backend.js'
 import { DomainStore } from '../../../toolstack/store.js';
 import { ChaosError } from '../../../toolstack/errors.js';
 import type { DomainConfig } from '../../../toolstack/config/domain-config.js';
-import { encodeSaveHeader, parseSaveMeta, readSaveHeader, restoreFromFile, saveToFile, SAVE_MAGIC, type SaveMeta } from '../../../toolstack/save.js';
+import { encodeSaveHeader, parseSaveMeta, pipeInto, readSaveHeader, restoreFromFile, saveToFile, SAVE_MAGIC, type SaveMeta } from '../../../toolstack/save.js';
 import { loadToken, migrate, receiveOne } from '../../../toolstack/migrate.js';
 import { loadNative } from '../../../toolstack/xen/native.js';
 import { FakeXen } from './fake-xen.js';
@@ -101,7 +101,7 @@ t.test('save writes an image (mode 0600) and destroys the domain; restore brings
   const { xen, ts, dir } = host(t);
   const made = await ts.create(cfg());
   const file = path.join(dir, 'g1.save');
-  const s = await saveToFile(ts, xen, 'g1', file);
+  const s = await saveToFile(ts, 'g1', file);
   t.equal(s.dom.domid, made.domid);
   t.equal(fs.statSync(file).mode & 0o777, 0o600);
   t.notOk(xen.domains.has(made.domid), 'destroyed after the save');
@@ -124,7 +124,7 @@ t.test('a restore under a new uuid keeps the MAC addresses the vifs had', async 
   const mac = xen.store.get(`/local/domain/0/backend/vif/${made.domid}/0/mac`);
   t.match(mac, /^00:16:3e:/);
   const file = path.join(dir, 'v.save');
-  await saveToFile(ts, xen, 'g1', file, { checkpoint: true });
+  await saveToFile(ts, 'g1', file, { checkpoint: true });
   const other = await restoreFromFile(ts, file, { name: 'g2' });
   t.not(other.record.uuid, made.uuid);
   t.equal(xen.store.get(`/local/domain/0/backend/vif/${other.record.domid}/0/mac`), mac, 'same MAC');
@@ -133,29 +133,42 @@ t.test('a restore under a new uuid keeps the MAC addresses the vifs had', async 
 t.test('save -c leaves the domain running; a guest that will not suspend times out, is left running, and no image is written', async (t) => {
   const { xen, ts, dir } = host(t);
   const made = await ts.create(cfg());
-  await saveToFile(ts, xen, 'g1', path.join(dir, 'cp.save'), { checkpoint: true });
+  await saveToFile(ts, 'g1', path.join(dir, 'cp.save'), { checkpoint: true });
   t.equal(xen.domains.get(made.domid)?.info.shutdown, false, 'resumed after a checkpoint');
   t.ok(xen.calls.includes(`resume ${made.domid}`));
 
   xen.guestsSuspend = false;
   const file = path.join(dir, 'never.save');
-  await t.rejects(saveToFile(ts, xen, 'g1', file, { suspendTimeoutMs: 50 }), { code: 'TIMEOUT', message: /did not suspend within 0 s: the guest does not advertise suspend support/ });
+  await t.rejects(saveToFile(ts, 'g1', file, { suspendTimeoutMs: 50 }), { code: 'TIMEOUT', message: /did not suspend within 0 s: the guest does not advertise suspend support/ });
   t.notOk(fs.existsSync(file), 'no image');
   t.same(fs.readdirSync(dir).filter((f) => f.includes('partial')), [], 'no partial file');
   t.ok(xen.domains.has(made.domid), 'the domain is still there');
 
   xen.store.set(`/local/domain/${made.domid}/control/feature-suspend`, '0');
-  await t.rejects(saveToFile(ts, xen, 'g1', file), { code: 'GUEST_STATE', message: /says it cannot suspend/ });
+  await t.rejects(saveToFile(ts, 'g1', file), { code: 'GUEST_STATE', message: /says it cannot suspend/ });
 });
 
 t.test('only domains chaos made can be saved, and never domain 0', async (t) => {
   const { xen, ts, dir } = host(t);
-  await t.rejects(saveToFile(ts, xen, 0, path.join(dir, 'x')), { code: 'GUEST_STATE' });
+  await t.rejects(saveToFile(ts, 0, path.join(dir, 'x')), { code: 'GUEST_STATE' });
   const id = await xen.domainCreate({ handle: '11111111-2222-4333-8444-555555555555', maxVcpus: 1, maxGrantFrames: 1, maxMaptrackFrames: 1 });
   xen.store.set(`/local/domain/${id}/name`, 'by-xl');
-  await t.rejects(saveToFile(ts, xen, 'by-xl', path.join(dir, 'x')), { code: 'NOT_SUPPORTED', message: /was not made by chaos/ });
-  await t.rejects(saveToFile(ts, xen, 'nobody', path.join(dir, 'x')), { code: 'DOMAIN_NOT_FOUND' });
+  await t.rejects(saveToFile(ts, 'by-xl', path.join(dir, 'x')), { code: 'NOT_SUPPORTED', message: /was not made by chaos/ });
+  await t.rejects(saveToFile(ts, 'nobody', path.join(dir, 'x')), { code: 'DOMAIN_NOT_FOUND' });
   await t.rejects(restoreFromFile(ts, path.join(dir, 'missing')), { code: 'SAVE_INVALID', message: /no such file/ });
+});
+
+t.test('pipeInto copies all a producer writes into a sink that stays open, and reports a producer\'s failure', async (t) => {
+  const { ts } = host(t);
+  const chunks: Buffer[] = [];
+  const { Writable } = await import('node:stream');
+  const sink = new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); setTimeout(cb, 1); } });
+  const data = Buffer.alloc(300_000, 7);
+  // Off the JS thread, as libxc writes: a blocking write here would wait for a reader that cannot run.
+  await pipeInto(ts, sink, (wfd) => new Promise<void>((resolve, reject) => fs.write(wfd, data, (err) => (err ? reject(err) : resolve()))));
+  t.equal(Buffer.concat(chunks).length, data.length, 'every byte arrived before it resolved');
+  t.notOk(sink.writableEnded, 'the sink is left open (a socket carries more after the stream)');
+  await t.rejects(pipeInto(ts, sink, async () => { throw new ChaosError('TIMEOUT', 'no'); }), { code: 'TIMEOUT' });
 });
 
 t.test('the migration token: made with mode 0600 when missing, refused when malformed', async (t) => {
@@ -180,7 +193,7 @@ async function twoHosts(t: Test, token = 'a-token-of-twenty-chars') {
   const server = net.createServer();
   const received: Promise<{ name: string; domid: number }>[] = [];
   server.on('connection', (sock) => {
-    const p = receiveOne(dst.ts, dst.xen, log, sock, { token });
+    const p = receiveOne(dst.ts, log, sock, { token });
     p.catch(() => undefined); // the tests look at failures when they come to them
     received.push(p);
   });
@@ -193,7 +206,7 @@ async function twoHosts(t: Test, token = 'a-token-of-twenty-chars') {
 t.test('migrate: the domain arrives under its name and uuid, running, and the source is destroyed', async (t) => {
   const { src, dst, port, received } = await twoHosts(t);
   const made = await src.ts.create(cfg());
-  const r = await migrate(src.ts, src.xen, log, 'g1', { host: '127.0.0.1', port, token: 'a-token-of-twenty-chars' });
+  const r = await migrate(src.ts, log, 'g1', { host: '127.0.0.1', port, token: 'a-token-of-twenty-chars' });
   t.equal(r.name, 'g1');
   t.equal(r.sourceDomid, made.domid);
   t.notOk(src.xen.domains.has(made.domid), 'source destroyed');
@@ -209,18 +222,18 @@ t.test('migrate: the domain arrives under its name and uuid, running, and the so
 t.test('migrate failures leave the source running: a wrong token, a name the target has, a guest that will not suspend', async (t) => {
   const { src, dst, port, received } = await twoHosts(t);
   const made = await src.ts.create(cfg());
-  await t.rejects(migrate(src.ts, src.xen, log, 'g1', { host: '127.0.0.1', port, token: 'not-the-token-at-all' }), { code: 'MIGRATION', message: /did not present the migration token/ });
+  await t.rejects(migrate(src.ts, log, 'g1', { host: '127.0.0.1', port, token: 'not-the-token-at-all' }), { code: 'MIGRATION', message: /did not present the migration token/ });
   await t.rejects(received[0], { code: 'MIGRATION' });
   t.equal(src.xen.domains.get(made.domid)?.info.shutdown, false, 'source untouched');
 
   await dst.ts.create(cfg({ name: 'g1--incoming' }));
-  await t.rejects(migrate(src.ts, src.xen, log, 'g1', { host: '127.0.0.1', port, token: 'a-token-of-twenty-chars' }), { code: 'MIGRATION', message: /refused at the shell for the domain: .*already exists/ });
+  await t.rejects(migrate(src.ts, log, 'g1', { host: '127.0.0.1', port, token: 'a-token-of-twenty-chars' }), { code: 'MIGRATION', message: /refused at the shell for the domain: .*already exists/ });
   await t.rejects(received[1], { code: 'NAME_IN_USE' });
   await dst.ts.destroy('g1--incoming');
 
   src.xen.guestsSuspend = false;
   const before = dst.xen.domains.size;
-  const m = migrate(src.ts, src.xen, log, 'g1', { host: '127.0.0.1', port, token: 'a-token-of-twenty-chars' });
+  const m = migrate(src.ts, log, 'g1', { host: '127.0.0.1', port, token: 'a-token-of-twenty-chars' });
   // The suspend timeout is 30 s in production; here the guest answers "shut down" instead, which fails at once.
   setTimeout(() => { const d = src.xen.domains.get(made.domid)!; d.info.shutdown = true; d.info.shutdownReason = 0; }, 20);
   await t.rejects(m, { code: 'GUEST_STATE', message: /instead of suspending/ });
@@ -229,5 +242,5 @@ t.test('migrate failures leave the source running: a wrong token, a name the tar
   t.equal(dst.xen.domains.size, before, 'the target destroyed what it made');
 
   src.xen.domains.get(made.domid)!.info.shutdown = false;
-  await t.rejects(migrate(src.ts, src.xen, log, 'g1', { host: '127.0.0.1', port: 1, token: 'x' }), { code: 'MIGRATION', message: /cannot reach the migration receiver at 127\.0\.0\.1:1/ });
+  await t.rejects(migrate(src.ts, log, 'g1', { host: '127.0.0.1', port: 1, token: 'x' }), { code: 'MIGRATION', message: /cannot reach the migration receiver at 127\.0\.0\.1:1/ });
 });

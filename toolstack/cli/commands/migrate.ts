@@ -24,9 +24,9 @@ export const migrate: CommandModule<GlobalArgs, MigrateArgs> = {
     .option('json', { type: 'boolean', describe: 'print JSON' }) as never,
   handler: async (a) => {
     checkPort(a.port);
-    const { ts, xen, log } = await open(a);
+    const { ts, log } = await open(a);
     const m = await import('../../migrate.js');
-    const r = await m.migrate(ts, xen, log, String(a.domain), { host: String(a.host), port: a.port, token: m.loadToken(a['token-file'], false), live: a.live });
+    const r = await m.migrate(ts, log, String(a.domain), { host: String(a.host), port: a.port, token: m.loadToken(a['token-file'], false), live: a.live });
     if (a.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else process.stderr.write(`migrated ${r.name} to ${a.host} (domain ${r.targetDomid} there) in ${r.ms.toFixed(0)} ms${r.downtimeMs !== undefined ? `, ${r.downtimeMs.toFixed(0)} ms of it suspended` : ''}\n`);
   },
@@ -44,7 +44,7 @@ export const migrateReceive: CommandModule<GlobalArgs, ReceiveArgs> = {
     .option('monitor', { type: 'boolean', default: true, describe: 'start the per-host monitor for incoming domains (--no-monitor: do not)' }) as never,
   handler: async (a) => {
     checkPort(a.port);
-    const { ts, xen, log } = await open(a);
+    const { ts, log } = await open(a);
     const m = await import('../../migrate.js');
     const net = await import('node:net');
     const { ChaosError } = await import('../../errors.js');
@@ -57,7 +57,7 @@ export const migrateReceive: CommandModule<GlobalArgs, ReceiveArgs> = {
         // One migration at a time: each one holds a good share of the host's memory bandwidth.
         if (busy) { sock.end(JSON.stringify({ error: 'busy with another migration: try again' }) + '\n'); return; }
         busy = true;
-        m.receiveOne(ts, xen, log, sock, { token, paused: a.paused })
+        m.receiveOne(ts, log, sock, { token, paused: a.paused })
           .then((r) => {
             process.stderr.write(`received ${r.name} (domain ${r.domid}) in ${r.ms.toFixed(0)} ms\n`);
             if (a.monitor) void import('./monitor.js').then((mon) => mon.ensureMonitor(a));

@@ -19,9 +19,9 @@ export const save: CommandModule<GlobalArgs, SaveArgs> = {
     .example('$0 save -c web web.save', 'a checkpoint: web keeps running') as never,
   handler: async (a) => {
     if (!(a.timeout > 0)) throw Object.assign(new Error('--timeout must be more than 0 seconds'), { usage: true });
-    const { ts, xen } = await open(a);
+    const { ts } = await open(a);
     const { saveToFile } = await import('../../save.js');
-    const r = await saveToFile(ts, xen, String(a.domain), String(a.file), { checkpoint: a.checkpoint, live: a.live, suspendTimeoutMs: a.timeout * 1000 });
+    const r = await saveToFile(ts, String(a.domain), String(a.file), { checkpoint: a.checkpoint, live: a.live, suspendTimeoutMs: a.timeout * 1000 });
     if (a.json) process.stdout.write(JSON.stringify({ domid: r.dom.domid, name: r.dom.name, file: a.file, bytes: r.bytes, ms: r.ms }, null, 2) + '\n');
     else process.stderr.write(`saved ${r.dom.name} (domain ${r.dom.domid}) to ${a.file}: ${(r.bytes / 1048576).toFixed(1)} MiB in ${r.ms.toFixed(0)} ms${a.checkpoint ? '; it keeps running' : ''}\n`);
   },
