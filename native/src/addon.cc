@@ -13,6 +13,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lightvm::InitForeign(env, exports);
   lightvm::InitEvtchn(env, exports);
   lightvm::InitSave(env, exports);
+  lightvm::InitUevent(env, exports);
+  lightvm::InitNetif(env, exports);
   return exports;
 }
 

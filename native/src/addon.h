@@ -13,6 +13,8 @@ void InitXsWatch(Napi::Env env, Napi::Object exports);   // xs_watch.cc: libxens
 void InitForeign(Napi::Env env, Napi::Object exports);   // foreign.cc: libxenforeignmemory
 void InitEvtchn(Napi::Env env, Napi::Object exports);    // evtchn.cc: libxenevtchn
 void InitSave(Napi::Env env, Napi::Object exports);      // save.cc: libxenguest save and restore streams
+void InitUevent(Napi::Env env, Napi::Object exports);    // uevent.cc: kernel uevent socket (xendevd)
+void InitNetif(Napi::Env env, Napi::Object exports);     // netif.cc: bridge ports and link state by ioctl (xendevd)
 
 }  // namespace lightvm
 
