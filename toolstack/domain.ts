@@ -27,13 +27,37 @@ export interface DomainSummary {
   shutdownReason?: (typeof SHUTDOWN_REASONS)[number];
 }
 
-/** A domain made and limited, with event channels and a home, but no kernel yet: the output of the prepare phase. */
+/** A shell's size class: what is fixed when the domain is made (vCPUs, memory limit) and the memory its build populates. */
+export interface ShellSize {
+  memoryMiB: number;
+  maxMemoryMiB: number;
+  maxVcpus: number;
+}
+
+/**
+ * An anonymous domain of a size class, with its limits, vCPUs, event channels and XenStore home but
+ * no name and no kernel yet: the output of the prepare phase.
+ */
 export interface Shell {
   domid: number;
   uuid: string;
-  setup: DomainSetup;
+  size: ShellSize;
   consolePort: number;
   storePort: number;
+}
+
+/** The size class a config needs. */
+export function shellSizeOf(cfg: Pick<DomainConfig, 'memoryMiB' | 'maxMemoryMiB' | 'maxVcpus'>): ShellSize {
+  return { memoryMiB: cfg.memoryMiB, maxMemoryMiB: cfg.maxMemoryMiB, maxVcpus: cfg.maxVcpus };
+}
+
+/** Whether a config can be finished in a shell of this size (exactly its class: memory is populated to memoryMiB). */
+export function fitsShell(size: ShellSize, cfg: Pick<DomainConfig, 'memoryMiB' | 'maxMemoryMiB' | 'maxVcpus'>): boolean {
+  return size.memoryMiB === cfg.memoryMiB && size.maxMemoryMiB === cfg.maxMemoryMiB && size.maxVcpus === cfg.maxVcpus;
+}
+
+export function describeSize(s: ShellSize): string {
+  return `${s.memoryMiB} MiB, maxmem ${s.maxMemoryMiB} MiB, ${s.maxVcpus} vCPU${s.maxVcpus === 1 ? '' : 's'}`;
 }
 
 export interface ToolstackDeps {
@@ -71,7 +95,7 @@ export class Toolstack {
   }
 
   /** Every domain's info, a page at a time (Xen returns them in domid order). */
-  private async allInfo(): Promise<DomainInfo[]> {
+  async allInfo(): Promise<DomainInfo[]> {
     const all: DomainInfo[] = [];
     for (let first = 0; ;) {
       const page = await this.call(this.d.xen.domainGetInfoList(first, INFO_PAGE));
@@ -108,51 +132,82 @@ export class Toolstack {
     return i && i.domid === domid ? i : undefined;
   }
 
-  /** Phase 1 of create: the domain, its limits, event channels and home; everything a request does not change. */
-  async prepare(cfg: DomainConfig): Promise<Shell> {
-    if (!NAME_RE.test(cfg.name)) throw new ChaosError('CONFIG_INVALID', `the name ${JSON.stringify(cfg.name)} is not a valid domain name`, { key: 'name' });
-    const names = await this.d.backend.names();
-    if ([...names.values()].includes(cfg.name)) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(cfg.name)} already exists`, { key: 'name' });
-    const phys = await this.call(this.d.xen.physinfo());
-    const freeMiB = (phys.freePages * 4) / 1024;
+  /**
+   * What a create checks before anything is made: the name is valid and free, and the host has the
+   * memory. The shell's phase does not know the name; callers that take a shell from a pool check here first.
+   */
+  async checkCreate(cfg: DomainConfig): Promise<void> {
+    await this.checkName(cfg.name);
+    const freeMiB = await this.freeMiB();
     if (cfg.memoryMiB > freeMiB) {
       throw new ChaosError('NO_MEMORY', `${cfg.name} asks for ${cfg.memoryMiB} MiB but the host has ${Math.floor(freeMiB)} MiB free`);
     }
-    const uuid = cfg.uuid ?? crypto.randomUUID();
+  }
+
+  private async checkName(name: string, domid?: number): Promise<void> {
+    if (!NAME_RE.test(name)) throw new ChaosError('CONFIG_INVALID', `the name ${JSON.stringify(name)} is not a valid domain name`, { key: 'name' });
+    for (const [id, n] of await this.d.backend.names()) {
+      if (n === name && id !== domid) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
+    }
+  }
+
+  /** Memory Xen has not given to any domain, MiB. */
+  async freeMiB(): Promise<number> {
+    const phys = await this.call(this.d.xen.physinfo());
+    return (phys.freePages * 4) / 1024;
+  }
+
+  /**
+   * Phase 1 of create, before any name is known: an anonymous shell of a size class - the domain
+   * (with its uuid, Xen's handle, which is fixed at creation), its vCPUs, memory limits, event channels
+   * and XenStore home. Memory is not populated here: libxc's builder populates it when it loads the
+   * kernel (finish), so a shell holds almost no memory until then (callers that keep shells must
+   * reserve their size). Rolled back on failure.
+   */
+  async prepare(size: ShellSize, opts: { uuid?: string } = {}): Promise<Shell> {
+    for (const k of ['memoryMiB', 'maxMemoryMiB', 'maxVcpus'] as const) {
+      if (!Number.isInteger(size[k]) || size[k] < 1) throw new ChaosError('CONFIG_INVALID', `a shell's ${k} must be a whole number of at least 1, not ${size[k]}`, { key: k });
+    }
+    if (size.maxMemoryMiB < size.memoryMiB) throw new ChaosError('CONFIG_INVALID', `a shell's maxMemoryMiB (${size.maxMemoryMiB}) is below its memoryMiB (${size.memoryMiB})`, { key: 'maxmem' });
+    const uuid = opts.uuid ?? crypto.randomUUID();
     const t0 = performance.now();
     const domid = await this.call(this.d.xen.domainCreate({
-      handle: uuid, maxVcpus: cfg.maxVcpus, maxGrantFrames: MAX_GRANT_FRAMES, maxMaptrackFrames: MAX_MAPTRACK_FRAMES,
+      handle: uuid, maxVcpus: size.maxVcpus, maxGrantFrames: MAX_GRANT_FRAMES, maxMaptrackFrames: MAX_MAPTRACK_FRAMES,
     }));
-    const log = this.d.log.child({ domid, name: cfg.name });
-    const setup: DomainSetup = {
-      domid, name: cfg.name, uuid, memoryKiB: cfg.memoryMiB * 1024, maxMemoryKiB: cfg.maxMemoryMiB * 1024,
-      vcpus: cfg.vcpus, maxVcpus: cfg.maxVcpus,
-    };
     try {
-      await this.call(this.d.xen.domainMaxVcpus(domid, cfg.maxVcpus), domid);
-      await this.call(this.d.xen.domainSetMaxMem(domid, setup.maxMemoryKiB + MAXMEM_SLACK_KIB), domid);
-      await this.call(this.d.xen.domainSetMemmapLimit(domid, setup.maxMemoryKiB), domid);
-      for (let v = 0; v < cfg.maxVcpus; v++) {
-        const cpus = cfg.cpusPerVcpu?.[v] ?? cfg.cpus;
-        if (cpus !== 'all') await this.call(this.d.xen.vcpuSetAffinity(domid, v, cpus), domid);
-      }
+      await this.call(this.d.xen.domainMaxVcpus(domid, size.maxVcpus), domid);
+      await this.call(this.d.xen.domainSetMaxMem(domid, size.maxMemoryMiB * 1024 + MAXMEM_SLACK_KIB), domid);
+      await this.call(this.d.xen.domainSetMemmapLimit(domid, size.maxMemoryMiB * 1024), domid);
       const storePort = await this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid);
       const consolePort = await this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid);
-      await this.d.backend.prepare(setup);
-      log.debug({ phase: 'prepare', ms: performance.now() - t0 }, 'shell prepared');
-      return { domid, uuid, setup, consolePort, storePort };
+      await this.d.backend.prepare({ domid, uuid });
+      this.d.log.debug({ domid, phase: 'prepare', ms: performance.now() - t0 }, 'shell prepared');
+      return { domid, uuid, size: { ...size }, consolePort, storePort };
     } catch (err) {
       await this.rollback(domid, err);
       throw err;
     }
   }
 
-  /** Phase 2 of create: load the kernel, connect console and store, record the domain, unpause. */
-  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<DomainRecord> {
+  /**
+   * Phase 2 of create: name the shell, pin its vCPUs, load the kernel (which populates its memory),
+   * connect console and store, record the domain, unpause. A config that does not fit the shell, or
+   * (unless the caller checked it already) a name that is bad or in use, is refused before the shell
+   * is touched: it is still the caller's. Any later failure destroys the shell.
+   */
+  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean } = {}): Promise<DomainRecord> {
     const { domid } = shell;
+    if (!fitsShell(shell.size, cfg)) {
+      throw new ChaosError('CONFIG_INVALID', `${cfg.name} (${describeSize(shellSizeOf(cfg))}) does not fit the shell of domain ${domid} (${describeSize(shell.size)})`, { domid });
+    }
+    if (cfg.uuid !== undefined && cfg.uuid !== shell.uuid) {
+      throw new ChaosError('CONFIG_INVALID', `${cfg.name} asks for the uuid ${cfg.uuid} but the shell of domain ${domid} was made as ${shell.uuid}: a domain's uuid is fixed when it is made`, { domid, key: 'uuid' });
+    }
+    if (!opts.nameChecked) await this.checkName(cfg.name, domid);
     const log = this.d.log.child({ domid, name: cfg.name });
     const t0 = performance.now();
     try {
+      await this.pin(domid, cfg);
       let built;
       try {
         built = await this.d.xen.buildPv({
@@ -176,11 +231,29 @@ export class Toolstack {
     }
   }
 
+  /** vCPU affinity from the config (per request, so not part of the shell). */
+  private async pin(domid: number, cfg: DomainConfig): Promise<void> {
+    for (let v = 0; v < cfg.maxVcpus; v++) {
+      const cpus = cfg.cpusPerVcpu?.[v] ?? cfg.cpus;
+      if (cpus !== 'all') await this.call(this.d.xen.vcpuSetAffinity(domid, v, cpus), domid);
+    }
+  }
+
+  /** Destroys a shell nobody took (a pool shrinking or shutting down). */
+  async destroyShell(shell: Pick<Shell, 'domid'>): Promise<void> {
+    await this.call(this.d.xen.domainDestroy(shell.domid), shell.domid);
+    await this.d.backend.forget(shell.domid);
+  }
+
   /** The end of every path to a running domain (build or restore): devices, the record, xenstored, unpause. */
   private async complete(shell: Shell, cfg: DomainConfig, rings: { consoleMfn: number; storeMfn: number }, opts: { paused?: boolean }): Promise<DomainRecord> {
     const { domid } = shell;
-    await this.d.backend.connect(shell.setup, shell, rings);
-    await this.d.backend.addDevices(shell.setup, cfg);
+    const setup: DomainSetup = {
+      domid, name: cfg.name, uuid: shell.uuid, memoryKiB: cfg.memoryMiB * 1024, maxMemoryKiB: cfg.maxMemoryMiB * 1024,
+      vcpus: cfg.vcpus, maxVcpus: cfg.maxVcpus,
+    };
+    await this.d.backend.connect(setup, shell, rings);
+    await this.d.backend.addDevices(setup, cfg);
     const record: DomainRecord = {
       domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: this.d.backend.method,
       createdAt: new Date().toISOString(), consoleMfn: rings.consoleMfn, consolePort: shell.consolePort,
@@ -199,10 +272,11 @@ export class Toolstack {
     }
   }
 
-  /** prepare + finish: a domain built from scratch. */
+  /** checkCreate + prepare + finish: a domain built from scratch. */
   async create(cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<DomainRecord> {
-    const shell = await this.prepare(cfg);
-    return this.finish(shell, cfg, opts);
+    await this.checkCreate(cfg);
+    const shell = await this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid });
+    return this.finish(shell, cfg, { ...opts, nameChecked: true });
   }
 
   /** Undoes a half-made domain; the original error is what the caller reports. */
@@ -391,10 +465,12 @@ export class Toolstack {
    * then connect it like a freshly built one. Rolled back on any failure.
    */
   async restoreStream(cfg: DomainConfig, fd: number, opts: { paused?: boolean; onShell?: (domid: number) => void } = {}): Promise<DomainRecord> {
-    const shell = await this.prepare(cfg);
+    await this.checkCreate(cfg);
+    const shell = await this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid });
     const t0 = performance.now();
     try {
       opts.onShell?.(shell.domid);
+      await this.pin(shell.domid, cfg);
       const rings = await this.call(this.d.xen.domainRestore({
         domid: shell.domid, fd, storePort: shell.storePort, storeDomid: 0, consolePort: shell.consolePort, consoleDomid: 0,
       }), shell.domid);
@@ -414,9 +490,7 @@ export class Toolstack {
 
   /** Renames a domain this toolstack made (XenStore and its record); refuses a name in use. */
   async rename(domid: number, name: string): Promise<DomainRecord | undefined> {
-    if (!NAME_RE.test(name)) throw new ChaosError('CONFIG_INVALID', `the name ${JSON.stringify(name)} is not a valid domain name`, { key: 'name' });
-    const names = await this.d.backend.names();
-    for (const [id, n] of names) if (n === name && id !== domid) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
+    await this.checkName(name, domid);
     await this.d.backend.rename(domid, name);
     const rec = this.d.store.get(domid);
     if (!rec) return undefined;

@@ -28,6 +28,7 @@ export function openToolstack(o: OpenOptions): { ts: Toolstack; xen: XenNative }
 }
 
 export { Toolstack } from './domain.js';
-export type { DomainSummary, Shell } from './domain.js';
+export type { DomainSummary, Shell, ShellSize } from './domain.js';
+export { shellSizeOf, fitsShell, describeSize } from './domain.js';
 export { ChaosError } from './errors.js';
 export type { Log } from './log.js';

@@ -2,11 +2,15 @@
 import type { BuildPvResult } from '../xen/types.js';
 import type { DeviceConfig } from './device-plan.js';
 
-/** What a back-end needs to know about a domain it sets up. */
-export interface DomainSetup {
+/** What a back-end knows of an anonymous shell: made for a size class, no name yet. */
+export interface ShellSetup {
   domid: number;
-  name: string;
   uuid: string;
+}
+
+/** What a back-end needs to know about a domain it sets up. */
+export interface DomainSetup extends ShellSetup {
+  name: string;
   memoryKiB: number;
   maxMemoryKiB: number;
   vcpus: number;
@@ -23,9 +27,9 @@ export type PowerRequest = 'poweroff' | 'reboot' | 'suspend';
 
 export interface DeviceBackend {
   readonly method: 'xenstore' | 'noxs';
-  /** Before the build: the domain's home (name, control nodes) so that it is known while half-made. */
-  prepare(d: DomainSetup): Promise<void>;
-  /** After the build, before unpause: console, store ring, vCPU and memory nodes; the guest may start using them. */
+  /** Before the build, while the shell is anonymous: the domain's home and control nodes, without a name. */
+  prepare(d: ShellSetup): Promise<void>;
+  /** After the build, before unpause: the name, console, store ring, vCPU and memory nodes; the guest may start using them. */
   connect(d: DomainSetup, ch: BootChannels, rings: GuestRings): Promise<void>;
   /**
    * After connect, before unpause: the domain's network interfaces and disks, both ends in state

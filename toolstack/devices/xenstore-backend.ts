@@ -1,7 +1,7 @@
 // Device control over XenStore: the standard nodes stock guests, xenconsoled and xl expect, written in few transactions.
 import type { XsPerm } from '../xen/types.js';
 import { XenStore } from '../xen/xenstore.js';
-import type { BootChannels, DeviceBackend, DomainSetup, GuestRings, PowerRequest } from './backend.js';
+import type { BootChannels, DeviceBackend, DomainSetup, GuestRings, PowerRequest, ShellSetup } from './backend.js';
 import { planVbds, planVifs, type DeviceConfig } from './device-plan.js';
 import { LOOP_RE, LoopHostBlock, type HostBlock, type OpenedTarget } from './host-block.js';
 import { backendDir, writeVbd, writeVif } from './xenstore-devices.js';
@@ -22,14 +22,15 @@ export class XenStoreBackend implements DeviceBackend {
 
   constructor(private readonly xs: XenStore, private readonly block: HostBlock = new LoopHostBlock()) {}
 
-  async prepare(d: DomainSetup): Promise<void> {
+  async prepare(d: ShellSetup): Promise<void> {
     const h = home(d.domid), vm = `/vm/${d.uuid}`;
     await this.xs.transaction((b) => {
       // A fresh domain id and uuid: forget() removed whatever an earlier domain with this id left.
       b.mkdir(h).perms(h, readOnly(d.domid));
       b.mkdir(vm).perms(vm, readOnly(d.domid));
-      b.write(`${vm}/name`, d.name).write(`${vm}/uuid`, d.uuid).write(`${vm}/start_time`, (Date.now() / 1000).toFixed(2));
-      b.write(`${h}/vm`, vm).write(`${h}/name`, d.name).write(`${h}/domid`, d.domid);
+      // No name yet: a shell gets one when it is finished (connect), so pools can make shells ahead of requests.
+      b.write(`${vm}/uuid`, d.uuid).write(`${vm}/start_time`, (Date.now() / 1000).toFixed(2));
+      b.write(`${h}/vm`, vm).write(`${h}/domid`, d.domid);
       for (const dir of ['cpu', 'memory', 'device', 'control']) b.mkdir(`${h}/${dir}`).perms(`${h}/${dir}`, readOnly(d.domid));
       // Nodes the guest writes: its answers to shutdown requests, its features, its own data.
       for (const dir of ['control/shutdown', 'control/feature-poweroff', 'control/feature-reboot', 'control/feature-suspend',
@@ -42,8 +43,9 @@ export class XenStoreBackend implements DeviceBackend {
   }
 
   async connect(d: DomainSetup, ch: BootChannels, built: GuestRings): Promise<void> {
-    const h = home(d.domid);
+    const h = home(d.domid), vm = `/vm/${d.uuid}`;
     await this.xs.transaction((b) => {
+      b.write(`${h}/name`, d.name).write(`${vm}/name`, d.name);
       b.write(`${h}/memory/static-max`, d.maxMemoryKiB).write(`${h}/memory/target`, d.memoryKiB);
       for (let i = 0; i < d.maxVcpus; i++) b.write(`${h}/cpu/${i}/availability`, i < d.vcpus ? 'online' : 'offline');
       b.write(`${h}/store/ring-ref`, built.storeMfn).write(`${h}/store/port`, ch.storePort);

@@ -171,3 +171,27 @@ t.test('find by id or by a name chaos made costs no scan of every domain; stale 
   t.equal(store.byName('web2'), undefined, 'destroy removes the name from the index');
   t.equal(store.byName('../etc'), undefined, 'a name is never a path');
 });
+
+t.test('a shell is anonymous until finish names it; a config of another size or a taken name is refused and the shell is left intact', async (t) => {
+  const { xen, ts } = setup(t);
+  const shell = await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 });
+  const h = `/local/domain/${shell.domid}`;
+  t.equal(xen.store.get(`${h}/vm`), `/vm/${shell.uuid}`, 'the shell has its home');
+  t.notOk(xen.store.has(`${h}/name`), 'but no name');
+  t.equal(xen.domains.get(shell.domid)?.info.nrPages, 0, 'and no memory populated yet');
+  await ts.create(cfg({ name: 'taken' }));
+  await t.rejects(ts.finish(shell, cfg({ name: 'big', memoryMiB: 8, maxMemoryMiB: 8 })), { code: 'CONFIG_INVALID', message: /does not fit the shell/ });
+  await t.rejects(ts.finish(shell, cfg({ name: 'taken' })), { code: 'NAME_IN_USE' });
+  await t.rejects(ts.finish(shell, cfg({ name: 'u', uuid: '11111111-2222-3333-4444-555555555555' })), { code: 'CONFIG_INVALID', message: /uuid/ });
+  t.ok(xen.domains.has(shell.domid), 'the shell survived the refusals');
+  const r = await ts.finish(shell, cfg({ name: 'late' }));
+  t.equal(r.domid, shell.domid);
+  t.equal(xen.store.get(`${h}/name`), 'late');
+  t.equal(xen.store.get(`/vm/${shell.uuid}/name`), 'late');
+  t.equal(xen.domains.get(shell.domid)?.info.nrPages, 4 * 256, 'memory is populated by the build');
+  const spare = await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 });
+  await ts.destroyShell(spare);
+  t.notOk(xen.domains.has(spare.domid), 'destroyShell removes the domain');
+  t.notOk(xen.store.has(`/local/domain/${spare.domid}`), 'and its home');
+  await t.rejects(ts.prepare({ memoryMiB: 0, maxMemoryMiB: 4, maxVcpus: 1 }), { code: 'CONFIG_INVALID' });
+});
