@@ -9,6 +9,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund >&2
 fi
 npx tsc -p tsconfig.json >&2
+# The CLI as one pre-compiled file: starts several times faster under the lab's emulated CPU.
+node scripts/bundle-cli.mjs >&2
 # Guests compile against Xen's headers: the lab installs its Debian packages (as root) before they build.
 node dist/lab/cli.js install >&2
 sh scripts/build-native.sh >&2

@@ -90,7 +90,7 @@ export async function waitForDomain(lab: Lab, name: string, pred: (d: XlDomain |
   }
 }
 
-export const CHAOS = `${PROJECT}/dist/toolstack/cli/main.js`;
+export const CHAOS = `${PROJECT}/dist/toolstack/cli/start.cjs`;
 
 /** Runs the chaos CLI in dom0; returns exit code and output (does not throw on failure). */
 export async function chaos(lab: Lab, args: string[], timeoutMs = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
