@@ -7,7 +7,7 @@ const CONSOLE_DIR = '/var/log/xen/console';
 /** xl; chaos: the toolstack in this long-running process (as chaosd and jitsud use it); chaos-cli: the `chaos` command as a new process. */
 const TOOLS = ['xl', 'chaos', 'chaos-cli'] as const;
 type Tool = (typeof TOOLS)[number];
-const CHAOS_CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../toolstack/cli/main.js');
+const CHAOS_CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../toolstack/cli/start.cjs');
 const STATE_DIR = '/var/lib/lightvm-bench';
 const MARK = 'LIGHTVM-READY';
 
