@@ -2,7 +2,7 @@
 # Builds the Xen addon (native/build/Release/xen.node) with node-gyp against this Node's own headers, offline and incrementally.
 set -e
 cd "$(dirname "$0")/.."
-for h in xenctrl.h xenguest.h xenstore.h xenforeignmemory.h xenevtchn.h xentoollog.h; do
+for h in xenctrl.h xenguest.h xenstore.h xenforeignmemory.h xenevtchn.h xentoollog.h xencall.h; do
   if [ ! -f "/usr/include/$h" ]; then
     echo "build-native: /usr/include/$h is missing: install Xen's development files (Debian: libxen-dev; \`node dist/lab/cli.js install\` does it)" >&2
     exit 1

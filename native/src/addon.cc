@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lightvm::InitSave(env, exports);
   lightvm::InitUevent(env, exports);
   lightvm::InitNetif(env, exports);
+  lightvm::InitDevctl(env, exports);
   return exports;
 }
 

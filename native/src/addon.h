@@ -14,6 +14,7 @@ void InitForeign(Napi::Env env, Napi::Object exports);   // foreign.cc: libxenfo
 void InitEvtchn(Napi::Env env, Napi::Object exports);    // evtchn.cc: libxenevtchn
 void InitSave(Napi::Env env, Napi::Object exports);      // save.cc: libxenguest save and restore streams
 void InitUevent(Napi::Env env, Napi::Object exports);    // uevent.cc: kernel uevent socket (xendevd)
+void InitDevctl(Napi::Env env, Napi::Object exports);    // devctl.cc: the noxs hypercall (libxencall)
 void InitNetif(Napi::Env env, Napi::Object exports);     // netif.cc: bridge ports and link state by ioctl (xendevd)
 
 }  // namespace lightvm

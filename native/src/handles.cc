@@ -51,6 +51,7 @@ Lazy<xc_interface> xc;
 Lazy<struct xs_handle> xs;
 Lazy<xenforeignmemory_handle> fmem;
 Lazy<xenevtchn_handle> xce;
+Lazy<xencall_handle> xcall;
 
 }  // namespace
 
@@ -71,6 +72,10 @@ xenforeignmemory_handle* ForeignHandle(XenError* err) {
 
 xenevtchn_handle* EvtchnHandle(XenError* err) {
   return xce.Get(err, "xenevtchn_open", [] { return xenevtchn_open(&quiet_logger, 0); });
+}
+
+xencall_handle* XencallHandle(XenError* err) {
+  return xcall.Get(err, "xencall_open", [] { return xencall_open(&quiet_logger, 0); });
 }
 
 }  // namespace lightvm

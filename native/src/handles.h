@@ -1,4 +1,4 @@
-// The four library handles, each opened on first use and then shared by every call for the life of the process.
+// The library handles, each opened on first use and then shared by every call for the life of the process.
 #ifndef LIGHTVM_NATIVE_HANDLES_H
 #define LIGHTVM_NATIVE_HANDLES_H
 
@@ -16,6 +16,8 @@ xc_interface* XcHandle(XenError* err);
 struct xs_handle* XsHandle(XenError* err);
 xenforeignmemory_handle* ForeignHandle(XenError* err);
 xenevtchn_handle* EvtchnHandle(XenError* err);
+/** libxencall, for hypercalls that no library wraps (devctl, from lightvm's Xen patches). */
+xencall_handle* XencallHandle(XenError* err);
 
 /** The first error-level message the libraries logged on this thread since ClearFirstLibError(), or "". */
 std::string FirstLibError();
