@@ -1,90 +1,140 @@
 #!/usr/bin/env node
-// `npm run bench`: runs the benchmark scenarios in the lab, records every sample, and regenerates docs/benchmarks.md.
+// `npm run bench`: runs the benchmark scenarios (in the lab, or on this Xen host with --host), records every sample, and regenerates docs/benchmarks.md; also --report, --compare, --list.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Lab } from '../lab/lab.js';
 import { LabError } from '../lab/errors.js';
 import { PROJECT_ROOT } from '../lab/config.js';
-import { parseXlInfo } from '../lab/xl.js';
-import { commitId, hostCpu, writeResults, type HostProps } from './record.js';
-import { findScenarios, ScenarioError, SCENARIOS } from './scenarios.js';
-import { renderBenchmarks } from './report.js';
+import { commitId, expectedSeconds } from './record.js';
+import { findScenarios, SCENARIOS, type Scenario, type ScenarioOptions } from './scenarios.js';
+import { writeReport } from './report.js';
+import { CompareError, loadResultSet, renderComparison } from './compare.js';
+import { Progress, duration } from './progress.js';
+import { runScenarios } from './runner.js';
+import { hostProps, labTarget, localTarget, TargetError } from './target.js';
 
-const RESULTS = path.join(PROJECT_ROOT, 'bench', 'results');
-const DOC = path.join(PROJECT_ROOT, 'docs', 'benchmarks.md');
 const say = (s: string) => process.stderr.write(s + '\n');
 
-async function main(): Promise<number> {
-  const a = await yargs(hideBin(process.argv))
-    .scriptName('bench')
-    .usage('$0 [options]\n\nRuns benchmark scenarios on real Xen in the lab and regenerates docs/benchmarks.md.')
-    .option('full', { type: 'boolean', default: false, describe: 'the whole sweep (default: quick mode, a few minutes)' })
-    .option('scenario', { type: 'string', array: true, describe: `scenario(s) to run: ${SCENARIOS.map((s) => s.name).join(', ')}` })
-    .option('reps', { type: 'number', describe: 'creates per point (median, min, max are kept)' })
-    .option('counts', { type: 'string', describe: 'numbers of running guests, e.g. 0,10,50' })
-    .option('tools', { type: 'string', describe: 'for create scenarios: the tools to compare, e.g. xl,chaos (default: all of the scenario)' })
-    .option('report-only', { type: 'boolean', default: false, describe: 'only regenerate docs/benchmarks.md from recorded results' })
-    .option('list', { type: 'boolean', default: false, describe: 'list the scenarios' })
-    .strict().help()
-    .fail((msg, err) => { if (err) throw err; say(`bench: ${msg}\nTry \`npm run bench -- --help\`.`); process.exit(2); })
-    .parseAsync();
+/** Bad usage: a sentence, exit 2. */
+export class UsageError extends Error {}
 
-  if (a.list) { for (const s of SCENARIOS) process.stdout.write(`${s.name}: ${s.description}\n`); return 0; }
-  let scenarios;
-  try { scenarios = findScenarios(a.scenario); } catch (e) { say(`bench: ${(e as Error).message}`); return 2; }
-  const counts = a.counts === undefined ? undefined : a.counts.split(',').map(Number);
-  if (counts && counts.some((n) => !Number.isInteger(n) || n < 0 || n > 5000)) { say('bench: --counts takes whole numbers from 0 to 5000, comma separated'); return 2; }
-  if (a.reps !== undefined && (!Number.isInteger(a.reps) || a.reps < 1 || a.reps > 100)) { say('bench: --reps takes a whole number from 1 to 100'); return 2; }
-
-  if (!a['report-only']) {
-    const tools = a.tools?.split(',');
-    if (tools?.some((x) => !['xl', 'chaos', 'chaos-cli'].includes(x))) { say('bench: --tools takes xl, chaos and chaos-cli, comma separated'); return 2; }
-    const opts = { full: a.full, reps: a.reps, counts, tools, progress: (l: string) => say(`  ${l}`) };
-    const memoryMiB = Math.max(4096, ...scenarios.map((s) => s.memoryMiB(opts)));
-    const lab = new Lab({ stateDir: process.env.LIGHTVM_LAB_STATE_DIR, memoryMiB });
-    const up = await lab.up({ reuse: true, log: say });
-    const runId = `${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}-${commitId(PROJECT_ROOT)}`;
-    try {
-      if (up.reused && up.state.config.memoryMiB < memoryMiB) {
-        throw new LabError('EINVAL', `the running lab has ${up.state.config.memoryMiB} MiB; these scenarios need ${memoryMiB} MiB: \`lab down\` and run again`);
-      }
-      const info = parseXlInfo(await lab.sh('xl info'));
-      const host: HostProps = {
-        kind: 'lab', cpu: hostCpu(), cores: os.cpus().length, hostKernel: os.release(),
-        xen: info.xen_version, dom0Kernel: (await lab.sh('uname -r')).trim(), dom0MemoryMiB: up.state.config.dom0MemoryMiB,
-        labMemoryMiB: up.state.config.memoryMiB, commit: commitId(PROJECT_ROOT), node: process.version,
-      };
-      for (const s of scenarios) {
-        say(`scenario ${s.name}: ${s.description}`);
-        const t0 = performance.now();
-        // Results are written per scenario, so a later failure keeps what was measured; so does a failure part way.
-        let samples;
-        try {
-          samples = await s.run(lab, host, opts);
-        } catch (err) {
-          if (err instanceof ScenarioError && err.partial.length) {
-            const { jsonl } = writeResults(path.join(RESULTS, runId), s.name, err.partial);
-            say(`  kept the ${err.partial.length} samples measured before the failure -> ${path.relative(PROJECT_ROOT, jsonl)}`);
-          }
-          throw err;
-        }
-        const { jsonl } = writeResults(path.join(RESULTS, runId), s.name, samples);
-        say(`  ${samples.length} samples in ${((performance.now() - t0) / 1000).toFixed(0)} s -> ${path.relative(PROJECT_ROOT, jsonl)}`);
-      }
-    } finally {
-      if (!up.reused) await lab.down();
-    }
-  }
-  fs.mkdirSync(path.dirname(DOC), { recursive: true });
-  fs.writeFileSync(DOC, renderBenchmarks(RESULTS, PROJECT_ROOT));
-  say(`wrote ${path.relative(PROJECT_ROOT, DOC)}`);
-  return 0;
+export interface BenchArgs {
+  full: boolean; scenario?: string[]; reps?: number; counts?: string; tools?: string; host: boolean; dom0Project?: string;
+  results: string; doc: string; report?: string; compare?: string[]; list: boolean;
 }
 
-main().then((c) => { process.exitCode = c; }, (err: unknown) => {
-  say(`bench: ${(err as Error).message}${err instanceof LabError && err.details ? '\n' + err.details : ''}`);
-  process.exitCode = 1;
-});
+export function parseArgs(argv: string[]): BenchArgs {
+  const a = yargs(argv)
+    .scriptName('bench')
+    .usage('$0 [options]\n\nRuns benchmark scenarios on real Xen (the lab, or this host with --host), records every sample under bench/results/, and regenerates docs/benchmarks.md with its plots.')
+    .option('full', { type: 'boolean', default: false, describe: 'the whole sweep (default: quick mode, a few minutes)' })
+    .option('scenario', { type: 'string', array: true, describe: `scenario(s) to run: ${SCENARIOS.map((s) => s.name).join(', ')}` })
+    .option('reps', { type: 'number', describe: 'samples per point (median, min, max are kept)' })
+    .option('counts', { type: 'string', describe: 'numbers of running guests, e.g. 0,10,50' })
+    .option('tools', { type: 'string', describe: 'the tools to compare where a scenario compares tools, e.g. xl,chaos' })
+    .option('host', { type: 'boolean', default: false, describe: 'run on this machine, which must be dom0 of a Xen host (default: in the lab)' })
+    .option('dom0-project', { type: 'string', describe: 'the project folder in the lab\'s dom0 (default: the image\'s copy if it is this build, else /mnt/project)' })
+    .option('results', { type: 'string', default: path.join(PROJECT_ROOT, 'bench', 'results'), describe: 'where runs are recorded' })
+    .option('doc', { type: 'string', default: path.join(PROJECT_ROOT, 'docs', 'benchmarks.md'), describe: 'the doc to regenerate; its plots go to plots/ beside it' })
+    .option('report', { type: 'string', describe: 'only regenerate docs/benchmarks.md and its plots, from a folder of runs (default --results) or one run' })
+    .option('report-only', { type: 'boolean', hidden: true })
+    .option('compare', { type: 'string', array: true, describe: 'two result sets side by side: run folders, folders of runs, or run names (or part, e.g. a commit id)' })
+    .option('list', { type: 'boolean', default: false, describe: 'list the scenarios' })
+    .strict().help().version(false)
+    .fail((msg, err) => { throw err ?? new UsageError(msg); })
+    .parseSync();
+  if (a.compare !== undefined && a.compare.length !== 2) throw new UsageError('--compare takes two result sets: --compare A B');
+  const report = a.report ?? (a['report-only'] ? '' : undefined);
+  return { full: a.full, scenario: a.scenario, reps: a.reps, counts: a.counts, tools: a.tools, host: a.host, dom0Project: a['dom0-project'], results: a.results, doc: a.doc, report, compare: a.compare, list: a.list };
+}
+
+/** The options the scenarios get, checked; a tool no selected scenario knows is bad usage. */
+export function scenarioOptions(a: BenchArgs): { scenarios: Scenario[]; options: Omit<ScenarioOptions, 'progress' | 'step'> } {
+  let scenarios: Scenario[];
+  try { scenarios = findScenarios(a.scenario); } catch (e) { throw new UsageError((e as Error).message); }
+  const counts = a.counts === undefined ? undefined : a.counts.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
+  if (counts && counts.some((n) => !Number.isInteger(n) || n < 0 || n > 5000)) throw new UsageError('--counts takes whole numbers from 0 to 5000, comma separated');
+  if (a.reps !== undefined && (!Number.isInteger(a.reps) || a.reps < 1 || a.reps > 1000)) throw new UsageError('--reps takes a whole number from 1 to 1000');
+  const tools = a.tools?.split(',');
+  if (tools && tools.some((t) => !/^[a-z][a-z0-9-]{0,30}$/.test(t))) throw new UsageError('--tools takes tool names (lower case, digits, dashes), comma separated, e.g. xl,chaos');
+  return { scenarios, options: { full: a.full, reps: a.reps, counts, tools } };
+}
+
+async function regenerate(from: string, doc: string): Promise<void> {
+  const plots = path.join(path.dirname(doc), 'plots');
+  const files = await writeReport(from, PROJECT_ROOT, doc, plots);
+  say(`wrote ${path.relative(process.cwd(), doc)} and ${files.length - 1} plots in ${path.relative(process.cwd(), plots)}/`);
+}
+
+async function measure(a: BenchArgs): Promise<number> {
+  const { scenarios, options } = scenarioOptions(a);
+  const memoryMiB = Math.max(4096, ...scenarios.map((s) => s.memoryMiB({ ...options, progress: () => {} })));
+  let lab: Lab | undefined, reused = true;
+  const runId = `${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}-${commitId(PROJECT_ROOT)}`;
+  const dir = path.join(a.results, runId);
+  let outcome;
+  try {
+    let target, host;
+    if (a.host) {
+      target = await localTarget(PROJECT_ROOT);
+      host = await hostProps(target, PROJECT_ROOT);
+    } else {
+      lab = new Lab({ stateDir: process.env.LIGHTVM_LAB_STATE_DIR, memoryMiB });
+      // The lab's memory is sized for the largest N; a running lab is reused (never stopped) if it has enough.
+      const up = await lab.up({ reuse: true, log: say });
+      reused = up.reused;
+      if (up.reused && up.state.config.memoryMiB < memoryMiB) {
+        throw new LabError('EINVAL', `the running lab has ${up.state.config.memoryMiB} MiB; these scenarios need ${memoryMiB} MiB: stop it (\`lab down\`) or run fewer guests (--counts)`);
+      }
+      target = await labTarget(lab, a.dom0Project);
+      say(`dom0 runs the project from ${target.projectDir} (${target.projectNote})`);
+      host = await hostProps(target, PROJECT_ROOT, up.state.config);
+    }
+    const expected = expectedSeconds(a.results, a.full ? 'full' : 'quick');
+    const plan = scenarios.map((s) => ({ name: s.name, seconds: expected.get(s.name) ?? s.estimateSeconds?.({ ...options, progress: () => {} }) ?? 60 }));
+    say(`${scenarios.length} scenarios (${a.full ? 'full' : 'quick'} mode), about ${duration(plan.reduce((x, p) => x + p.seconds, 0))}; results in ${path.relative(process.cwd(), dir)}/`);
+    const ui = new Progress(plan);
+    try {
+      outcome = await runScenarios({ scenarios, options, target, host, dir }, ui);
+    } finally {
+      ui.stop();
+    }
+  } finally {
+    if (lab && !reused) await lab.down();
+  }
+  if (fs.existsSync(dir)) await regenerate(a.results, a.doc);
+  for (const f of outcome.failures) say(`bench: ${f.scenario} failed: ${f.message}`);
+  if (outcome.failures.length) say(`bench: ${outcome.failures.length} of ${scenarios.length} scenarios failed; what they measured before failing is kept in ${path.relative(process.cwd(), dir)}/`);
+  return outcome.failures.length ? 1 : 0;
+}
+
+async function main(): Promise<number> {
+  const a = parseArgs(hideBin(process.argv));
+  if (a.list) { for (const s of SCENARIOS) process.stdout.write(`${s.name}: ${s.description}\n`); return 0; }
+  if (a.compare) {
+    process.stdout.write(renderComparison(loadResultSet(a.compare[0], a.results), loadResultSet(a.compare[1], a.results)));
+    return 0;
+  }
+  if (a.report !== undefined) {
+    const from = a.report || a.results;
+    if (!fs.existsSync(from)) throw new UsageError(`--report: ${from} does not exist`);
+    await regenerate(from, a.doc);
+    return 0;
+  }
+  return measure(a);
+}
+
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url).pathname;
+if (isMain) {
+  main().then((c) => { process.exitCode = c; }, (err: unknown) => {
+    const e = err as Error;
+    if (e instanceof UsageError) { say(`bench: ${e.message}\nTry \`npm run bench -- --help\`.`); process.exitCode = 2; return; }
+    if (e instanceof CompareError) { say(`bench: ${e.message}`); process.exitCode = 2; return; }
+    const known = e instanceof LabError || e instanceof TargetError;
+    say(`bench: ${known ? '' : 'unexpected error: '}${e.message}${err instanceof LabError && err.details ? '\n' + err.details : ''}`);
+    if (!known && e.stack) say(e.stack);
+    process.exitCode = 1;
+  });
+}

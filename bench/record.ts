@@ -16,6 +16,8 @@ export interface HostProps {
   labMemoryMiB?: number;
   commit: string;
   node: string;
+  /** Where dom0 ran the project from (the lab: the image's copy or the live tree). */
+  dom0Project?: string;
 }
 
 export interface Sample {
@@ -25,7 +27,7 @@ export interface Sample {
   /** What the value is, e.g. "create-to-ready". */
   metric: string;
   value: number;
-  unit: 'ms' | 's' | 'MiB' | 'KiB' | 'bytes' | 'per-s';
+  unit: 'us' | 'ms' | 's' | 'MiB' | 'KiB' | 'bytes' | 'per-s';
   host: HostProps;
   at: string;
 }
@@ -85,4 +87,48 @@ export function summarize(values: readonly number[]): Summary {
   const mid = v.length >> 1;
   const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
   return { median, min: v[0], max: v[v.length - 1], n: v.length };
+}
+
+/** What a run did, in its directory as run.json: its mode and, per scenario, what it is, how long it took, how it ended. */
+export interface RunInfo {
+  id: string;
+  mode: 'quick' | 'full';
+  startedAt: string;
+  host?: HostProps;
+  scenarios: Record<string, { description: string; seconds: number; samples: number; error?: string }>;
+}
+
+export const RUN_INFO = 'run.json';
+
+export function writeRunInfo(dir: string, info: RunInfo): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, RUN_INFO), JSON.stringify(info, null, 2) + '\n');
+}
+
+export function readRunInfo(dir: string): RunInfo | undefined {
+  try {
+    const info = JSON.parse(fs.readFileSync(path.join(dir, RUN_INFO), 'utf8')) as RunInfo;
+    return info && typeof info.scenarios === 'object' ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The runs under a results folder, newest first (names start with their time); a folder that is itself a run is its only run. */
+export function runDirs(resultsDir: string): string[] {
+  if (!fs.existsSync(resultsDir)) return [];
+  const entries = fs.readdirSync(resultsDir);
+  if (entries.some((f) => f.endsWith('.jsonl'))) return [resultsDir];
+  return entries.filter((d) => fs.statSync(path.join(resultsDir, d)).isDirectory()).sort().reverse().map((d) => path.join(resultsDir, d));
+}
+
+/** Each scenario's time in the newest run of the same mode that finished it, s: the progress bar's expectations. */
+export function expectedSeconds(resultsDir: string, mode: RunInfo['mode']): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const dir of runDirs(resultsDir)) {
+    const info = readRunInfo(dir);
+    if (!info || info.mode !== mode) continue;
+    for (const [name, s] of Object.entries(info.scenarios)) if (!s.error && !out.has(name)) out.set(name, s.seconds);
+  }
+  return out;
 }

@@ -1,38 +1,45 @@
-// Regenerates docs/benchmarks.md from the newest recorded result of every scenario.
+// Regenerates docs/benchmarks.md and docs/plots/*.svg from recorded results: the headline figure, a section per scenario, tables with ratios.
 import fs from 'node:fs';
 import path from 'node:path';
-import { readSamples, summarize, type Sample } from './record.js';
+import type * as vega from 'vega';
+import { readRunInfo, readSamples, runDirs, summarize, type HostProps, type Sample } from './record.js';
+import { dotSpec, lineSpec, renderSvg, type DotPoint, type LinePoint } from './plot.js';
+
+export interface ScenarioResult { file: string; files: string[]; samples: Sample[]; description?: string }
+
+const toolOf = (x: Sample) => String(x.parameters.tool ?? '');
 
 /**
  * Each scenario's newest samples: per tool, the newest run that measured it (a run may compare
- * only some tools). `files` lists the runs used, newest first.
+ * only some tools). `files` lists the runs used, newest first. `resultsDir` is a folder of runs
+ * (bench/results) or a single run.
  */
-export function latestResults(resultsDir: string): Map<string, { file: string; files: string[]; samples: Sample[] }> {
-  const out = new Map<string, { file: string; files: string[]; samples: Sample[]; tools: Set<string> }>();
-  if (!fs.existsSync(resultsDir)) return out;
-  const runs = fs.readdirSync(resultsDir).filter((d) => fs.statSync(path.join(resultsDir, d)).isDirectory()).sort().reverse();
-  for (const run of runs) {
-    for (const f of fs.readdirSync(path.join(resultsDir, run)).filter((f) => f.endsWith('.jsonl')).sort()) {
+export function latestResults(resultsDir: string): Map<string, ScenarioResult> {
+  const out = new Map<string, ScenarioResult & { tools: Set<string> }>();
+  for (const run of runDirs(resultsDir)) {
+    const info = readRunInfo(run);
+    for (const f of fs.readdirSync(run).filter((f) => f.endsWith('.jsonl')).sort()) {
       const scenario = f.slice(0, -'.jsonl'.length);
-      const file = path.join(resultsDir, run, f);
+      const file = path.join(run, f);
       const samples = readSamples(file);
-      const tool = (x: Sample) => String(x.parameters.tool ?? '');
       const entry = out.get(scenario);
       if (!entry) {
-        out.set(scenario, { file, files: [file], samples, tools: new Set(samples.map(tool)) });
+        out.set(scenario, { file, files: [file], samples, tools: new Set(samples.map(toolOf)), description: info?.scenarios[scenario]?.description });
         continue;
       }
-      const older = samples.filter((x) => !entry.tools.has(tool(x)));
+      const older = samples.filter((x) => !entry.tools.has(toolOf(x)));
       if (older.length === 0) continue;
       entry.samples.push(...older);
       entry.files.push(file);
-      for (const x of older) entry.tools.add(tool(x));
+      entry.description ??= info?.scenarios[scenario]?.description;
+      for (const x of older) entry.tools.add(toolOf(x));
     }
   }
   return out;
 }
 
-const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(1) : v.toFixed(3));
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 
 /** A table per metric: one row per number of running guests. */
 export function runningTable(samples: readonly Sample[], metric: string): string {
@@ -46,29 +53,28 @@ export function runningTable(samples: readonly Sample[], metric: string): string
   const lines = [`| running guests | median (${unit}) | min | max | samples | vs N=${Math.min(...rows.keys())} |`, '|---:|---:|---:|---:|---:|---:|'];
   for (const n of [...rows.keys()].sort((a, b) => a - b)) {
     const s = summarize(rows.get(n)!);
-    const ratio = base ? s.median / summarize(base).median : NaN;
-    lines.push(`| ${n} | ${fmt(s.median)} | ${fmt(s.min)} | ${fmt(s.max)} | ${s.n} | ${ratio.toFixed(2)}x |`);
+    lines.push(`| ${n} | ${fmt(s.median)} | ${fmt(s.min)} | ${fmt(s.max)} | ${s.n} | ${base ? ratio(s.median, summarize(base).median) : '–'} |`);
   }
   return lines.join('\n');
 }
 
 /** Medians per tool side by side, with how many times faster each tool is than xl at the same N. */
-export function comparisonTable(samples: readonly Sample[], metric: string): string {
+export function comparisonTable(samples: readonly Sample[], metric: string, label: (tool: string) => string = (t) => t): string {
   const ofMetric = samples.filter((x) => x.metric === metric);
-  const tools = [...new Set(ofMetric.map((x) => String(x.parameters.tool)))];
+  const tools = [...new Set(ofMetric.map(toolOf))];
   const ns = [...new Set(ofMetric.map((x) => Number(x.parameters.running)))].sort((a, b) => a - b);
   const med = (tool: string, n: number) => {
-    const v = ofMetric.filter((x) => x.parameters.tool === tool && Number(x.parameters.running) === n).map((x) => x.value);
+    const v = ofMetric.filter((x) => toolOf(x) === tool && Number(x.parameters.running) === n).map((x) => x.value);
     return v.length ? summarize(v) : undefined;
   };
   const others = tools.filter((x) => x !== 'xl');
   const unit = ofMetric[0]?.unit ?? '';
-  const head = ['running guests', ...tools.map((x) => `${x} median (${unit}) [min–max]`), ...(tools.includes('xl') ? others.map((x) => `xl ÷ ${x}`) : [])];
+  const head = ['running guests', ...tools.map((x) => `${label(x)} median (${unit}) [min–max]`), ...(tools.includes('xl') ? others.map((x) => `xl ÷ ${label(x)}`) : [])];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---:').join('|')}|`];
   for (const n of ns) {
     const cells = tools.map((x) => { const s = med(x, n); return s ? `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]` : '–'; });
     const xl = med('xl', n);
-    const ratios = tools.includes('xl') ? others.map((x) => { const s = med(x, n); return s && xl ? `${(xl.median / s.median).toFixed(2)}x` : '–'; }) : [];
+    const ratios = tools.includes('xl') ? others.map((x) => { const s = med(x, n); return s && xl ? ratio(xl.median, s.median) : '–'; }) : [];
     lines.push(`| ${[String(n), ...cells, ...ratios].join(' | ')} |`);
   }
   return lines.join('\n');
@@ -94,13 +100,13 @@ function toolMetricTable(samples: readonly Sample[], tools: string[]): string {
   const lines = [`| ${head.join(' | ')} |`, `|---|${head.slice(1).map(() => '---:').join('|')}|`];
   for (const metric of [...new Set(samples.map((x) => x.metric))]) {
     const of = (tool: string) => {
-      const v = samples.filter((x) => x.metric === metric && String(x.parameters.tool) === tool).map((x) => x.value);
+      const v = samples.filter((x) => x.metric === metric && toolOf(x) === tool).map((x) => x.value);
       return v.length ? summarize(v) : undefined;
     };
     const unit = samples.find((x) => x.metric === metric)?.unit ?? '';
     const cells = tools.map((x) => { const m = of(x); return m ? `${fmt(m.median)} ${unit} [${fmt(m.min)}–${fmt(m.max)}]` : '–'; });
     const xl = of('xl');
-    const ratios = tools.includes('xl') ? others.map((x) => { const m = of(x); return m && xl ? `${(xl.median / m.median).toFixed(2)}x` : '–'; }) : [];
+    const ratios = tools.includes('xl') ? others.map((x) => { const m = of(x); return m && xl ? ratio(xl.median, m.median) : '–'; }) : [];
     lines.push(`| ${[metric, ...cells, ...ratios].join(' | ')} |`);
   }
   return lines.join('\n');
@@ -111,42 +117,177 @@ const METRIC_TEXT: Record<string, string> = {
   'create-call': 'create call until it returns',
   destroy: 'destroy call until it returns',
   'pause-unpause': 'pause then unpause of a running guest',
-  save: 'save to a file until the command returns (the domain is destroyed after it)',
-  restore: 'restore from a file until the command returns (the domain runs)',
-  'restore-to-tick': 'restore call until the guest prints again on its console',
-  'migrate-localhost': 'migration to a receiver on the same host, from the call until the target runs the domain',
-  'migrate-downtime': 'the part of a migration during which the guest is suspended',
 };
 
-export function renderBenchmarks(resultsDir: string, repoRoot: string): string {
+/** How the headline names each configuration (a tool recorded by a create scenario); others show as recorded. */
+export const CONFIG_LABELS: Record<string, string> = {
+  xl: 'xl',
+  chaos: 'chaos over xenstore',
+  'chaos-cli': 'chaos command over xenstore',
+};
+const label = (tool: string) => CONFIG_LABELS[tool] ?? tool;
+
+/**
+ * The headline's samples: create-to-ready against the number of running guests, from every scenario
+ * that records it; a configuration (tool) measured by several scenarios comes from the newest.
+ */
+export function headlineSamples(latest: ReadonlyMap<string, ScenarioResult>): Sample[] {
+  const best = new Map<string, Sample[]>();
+  for (const { samples } of latest.values()) {
+    const ofRunning = samples.filter((x) => x.metric === 'create-to-ready' && typeof x.parameters.running === 'number');
+    for (const tool of new Set(ofRunning.map(toolOf))) {
+      const mine = ofRunning.filter((x) => toolOf(x) === tool);
+      const newest = (v: Sample[]) => v.reduce((a, x) => (x.at > a ? x.at : a), '');
+      const had = best.get(tool);
+      if (!had || newest(mine) > newest(had)) best.set(tool, mine);
+    }
+  }
+  const order = (t: string) => { const i = Object.keys(CONFIG_LABELS).indexOf(t); return i < 0 ? 99 : i; };
+  return [...best.entries()].sort(([a], [b]) => order(a) - order(b) || a.localeCompare(b)).flatMap(([, v]) => v);
+}
+
+/** Medians with min and max per (series, x). */
+export function linePoints(samples: readonly Sample[], x: (s: Sample) => number, series: (s: Sample) => string): LinePoint[] {
+  const groups = new Map<string, { series: string; x: number; v: number[] }>();
+  for (const s of samples) {
+    const k = `${series(s)}\u0000${x(s)}`;
+    const g = groups.get(k) ?? { series: series(s), x: x(s), v: [] };
+    g.v.push(s.value);
+    groups.set(k, g);
+  }
+  return [...groups.values()].map((g) => { const m = summarize(g.v); return { series: g.series, x: g.x, median: m.median, min: m.min, max: m.max }; });
+}
+
+export function dotPoints(samples: readonly Sample[]): DotPoint[] {
+  const groups = new Map<string, { item: string; series: string; v: number[] }>();
+  for (const s of samples) {
+    const k = `${s.metric}\u0000${toolOf(s)}`;
+    const g = groups.get(k) ?? { item: s.metric, series: toolOf(s) || s.scenario, v: [] };
+    g.v.push(s.value);
+    groups.set(k, g);
+  }
+  return [...groups.values()].map((g) => { const m = summarize(g.v); return { item: g.item, series: g.series, median: m.median, min: m.min, max: m.max }; });
+}
+
+const TIME_UNITS = new Set(['us', 'ms', 's']);
+
+function hostLine(h: HostProps, at: string): string {
+  return `Host: ${h.kind === 'lab' ? 'the lab (Xen in QEMU, TCG)' : 'a real Xen host'} on ${h.cpu}, ${h.cores} cores; Xen ${h.xen}, dom0 Linux ${h.dom0Kernel} with ${h.dom0MemoryMiB} MiB` +
+    `${h.labMemoryMiB ? `, lab machine ${h.labMemoryMiB} MiB` : ''}; commit ${h.commit}; measured ${at.slice(0, 10)}` +
+    `${h.dom0Project ? `; project in dom0 from ${h.dom0Project}` : ''}.`;
+}
+
+const LAB_NOTE = '**Measured in the lab** (Xen under QEMU\'s software CPU): absolute times are inflated and noisy; quote the ratios.';
+
+export interface Plot { file: string; spec: vega.Spec }
+export interface Report { markdown: string; plots: Plot[] }
+
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+
+/** The doc and its plots from the newest results; `plotsRel` is the plots folder relative to the doc. */
+export function buildReport(resultsDir: string, repoRoot: string, docDir = path.join(repoRoot, 'docs'), plotsRel = 'plots'): Report {
   const latest = latestResults(resultsDir);
+  const plots: Plot[] = [];
+  const fig = (file: string, spec: vega.Spec, alt: string) => { plots.push({ file, spec }); return `![${alt}](${plotsRel}/${file})`; };
   const out: string[] = [
     '# Benchmarks',
     '',
-    '<!-- Generated by `npm run bench` (bench/report.ts) from bench/results/: do not edit by hand. -->',
+    '<!-- Generated by `npm run bench` (bench/report.ts) from bench/results/: do not edit by hand; `npm run bench -- --report` regenerates it. -->',
     '',
     'How to read these numbers: the lab runs Xen under QEMU\'s software CPU (TCG), so absolute times are',
     'inflated and noisy. Compare configurations measured side by side in one run and read the ratios;',
-    'absolute times are "in the lab" unless the host line says `real`. Each point is the median of',
-    'several creates, with min and max kept; every raw sample is in the linked JSON lines file.',
+    'absolute times are "in the lab" unless the host line says a real Xen host. Each point is the median of',
+    'several samples, with min and max kept (the band or whisker in the plots); every raw sample is in the linked JSON lines file.',
+    '`npm run bench -- --compare A B` puts two result sets (two commits, or the lab and a real host) side by side.',
     '',
   ];
-  if (latest.size === 0) out.push('No results yet: run `npm run bench`.');
-  for (const [scenario, { files, samples }] of latest) {
-    const h = samples[0].host;
+  if (latest.size === 0) {
+    out.push('No results yet: run `npm run bench`.');
+    return { markdown: out.join('\n') + '\n', plots };
+  }
+
+  const head = headlineSamples(latest);
+  if (head.length) {
+    const h = head[0].host, tools = [...new Set(head.map(toolOf))];
+    out.push('## Creation time against the number of running VMs', '');
+    if (head.some((x) => x.host.kind === 'lab')) out.push(LAB_NOTE, '');
+    out.push(fig('headline.svg', lineSpec({
+      title: 'Create to ready mark of a noop guest (4 MiB) with N guests running', xTitle: 'guests already running (N)', yTitle: 'create to ready (ms, median)',
+      points: linePoints(head, (s) => Number(s.parameters.running), (s) => label(toolOf(s))),
+    }), 'creation time against running VMs, one line per configuration'), '');
+    const ns = [...new Set(head.map((x) => Number(x.parameters.running)))].sort((a, b) => a - b);
+    const med = (tool: string, n: number) => {
+      const v = head.filter((x) => toolOf(x) === tool && x.parameters.running === n).map((x) => x.value);
+      return v.length ? summarize(v).median : undefined;
+    };
+    const said: string[] = [];
+    for (const t of tools.filter((x) => x !== 'xl')) {
+      const at = [ns[0], ns[ns.length - 1]].filter((n, i, a) => a.indexOf(n) === i)
+        .map((n) => { const a = med('xl', n), b = med(t, n); return a && b ? `${ratio(a, b)} at N=${n}` : undefined; }).filter(Boolean);
+      if (at.length) said.push(`xl takes ${at.join(' and ')} the time of ${label(t)}`);
+    }
+    if (said.length) out.push(`In one run, side by side: ${said.join('; ')}.`, '');
+    const floor = latest.get('fork-exec')?.samples.filter((x) => x.metric === 'c-fork-exec-wait' && x.host.kind === h.kind);
+    const chaos0 = med('chaos', ns[0]);
+    if (floor?.length && chaos0) {
+      out.push(`For scale, on the same kind of host: a create to ready mark by chaos at N=${ns[0]} takes ${(chaos0 / summarize(floor.map((x) => x.value)).median).toFixed(0)}x the time of a fork+exec+wait of /bin/true in dom0 (the fork-exec scenario).`, '');
+    }
+    out.push(comparisonTable(head, 'create-to-ready', label), '');
+    out.push(`Configurations: ${tools.map((t) => `${label(t)} (from the ${head.find((x) => toolOf(x) === t)!.scenario} scenario)`).join(', ')}.`, '');
+  }
+
+  const names = [...latest.keys()].sort((a, b) => {
+    const r = (n: string) => (latest.get(n)!.samples.some((x) => x.parameters.running !== undefined) ? 0 : 1);
+    return r(a) - r(b) || a.localeCompare(b);
+  });
+  out.push('## Scenarios', '', ...names.map((n) => `- [${n}](#${slug(n)})${latest.get(n)!.description ? `: ${latest.get(n)!.description}` : ''}`), '');
+  const rel = (f: string) => path.relative(docDir, f);
+  for (const scenario of names) {
+    const { files, samples } = latest.get(scenario)!;
+    const newest = samples.reduce((a, x) => (x.at > a.at ? x : a), samples[0]);
     out.push(`## ${scenario}`, '');
-    out.push(`Host: ${h.kind} (${h.cpu}, ${h.cores} cores), Xen ${h.xen}, dom0 Linux ${h.dom0Kernel} with ${h.dom0MemoryMiB} MiB` +
-      `${h.labMemoryMiB ? `, lab machine ${h.labMemoryMiB} MiB` : ''}; commit ${h.commit}; measured ${samples[0].at.slice(0, 10)}.`);
-    const rel = (f: string) => path.relative(path.join(repoRoot, 'docs'), f);
+    out.push(hostLine(newest.host, newest.at));
     out.push(`Raw samples: ${files.map((f) => `[${rel(f)}](${rel(f)})`).join(', ')}${files.length > 1 ? ' (each tool from the newest run that measured it)' : ''}.`, '');
+    if (samples.some((x) => x.host.kind === 'lab' && TIME_UNITS.has(x.unit))) out.push(LAB_NOTE, '');
     if (samples.every((x) => x.parameters.running === undefined)) {
+      for (const unit of [...new Set(samples.map((x) => x.unit))]) {
+        const of = samples.filter((x) => x.unit === unit);
+        const many = new Set(samples.map((x) => x.unit)).size > 1;
+        out.push(fig(`${scenario}${many ? `-${unit}` : ''}.svg`, dotSpec({ title: `${scenario}: median, min–max`, xTitle: unit, points: dotPoints(of) }), `${scenario} (${unit})`), '');
+      }
       out.push(metricTable(samples), '');
       continue;
     }
     for (const metric of [...new Set(samples.map((s) => s.metric))]) {
-      const multi = new Set(samples.map((x) => String(x.parameters.tool))).size > 1;
-      out.push(`### ${metric}: ${METRIC_TEXT[metric] ?? metric}`, '', multi ? comparisonTable(samples, metric) : runningTable(samples, metric), '');
+      const of = samples.filter((x) => x.metric === metric);
+      const multi = new Set(of.map(toolOf)).size > 1;
+      out.push(`### ${metric}${METRIC_TEXT[metric] ? `: ${METRIC_TEXT[metric]}` : ''}`, '');
+      out.push(fig(`${scenario}-${metric}.svg`, lineSpec({
+        title: `${scenario}: ${metric}`, xTitle: 'guests already running (N)', yTitle: `${metric} (${of[0].unit}, median)`,
+        points: linePoints(of, (s) => Number(s.parameters.running), (s) => toolOf(s) || scenario), seriesTitle: 'tool',
+      }), `${scenario} ${metric} against running guests`), '');
+      out.push(multi ? comparisonTable(samples, metric) : runningTable(samples, metric), '');
     }
   }
-  return out.join('\n');
+  return { markdown: out.join('\n'), plots };
+}
+
+/** Markdown only (no plots rendered). */
+export function renderBenchmarks(resultsDir: string, repoRoot: string): string {
+  return buildReport(resultsDir, repoRoot).markdown;
+}
+
+/** Writes the doc and its plots (SVG, rendered by Vega); plots of scenarios no longer present are removed. Returns the files written. */
+export async function writeReport(resultsDir: string, repoRoot: string, docFile: string, plotsDir: string): Promise<string[]> {
+  const { markdown, plots } = buildReport(resultsDir, repoRoot, path.dirname(docFile), path.relative(path.dirname(docFile), plotsDir));
+  fs.mkdirSync(plotsDir, { recursive: true });
+  const written: string[] = [];
+  for (const p of plots) {
+    const file = path.join(plotsDir, p.file);
+    fs.writeFileSync(file, await renderSvg(p.spec) + '\n');
+    written.push(file);
+  }
+  for (const f of fs.readdirSync(plotsDir)) if (f.endsWith('.svg') && !plots.some((p) => p.file === f)) fs.rmSync(path.join(plotsDir, f));
+  fs.writeFileSync(docFile, markdown.endsWith('\n') ? markdown : markdown + '\n');
+  return [docFile, ...written];
 }

@@ -1,11 +1,11 @@
-// Unit: benchmark records and the tables docs/benchmarks.md is made of (medians, ratios, CSV quoting).
+// Unit: benchmark records and the doc docs/benchmarks.md is made of (medians, ratios, CSV quoting, the headline, the lab note, plots).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { readSamples, summarize, toCsv, writeResults, type HostProps, type Sample } from '../../../bench/record.js';
-import { comparisonTable, latestResults, metricTable, runningTable } from '../../../bench/report.js';
-import { findScenarios } from '../../../bench/scenarios.js';
+import { buildReport, comparisonTable, headlineSamples, latestResults, metricTable, runningTable, writeReport } from '../../../bench/report.js';
+import { findScenarios, SCENARIOS } from '../../../bench/scenarios.js';
 
 const host: HostProps = { kind: 'lab', cpu: 'x', cores: 2, hostKernel: 'k', xen: '4.17.7', dom0Kernel: 'd', dom0MemoryMiB: 1024, commit: 'abc', node: 'v20' };
 const s = (tool: string, running: number, value: number, metric = 'create-to-ready'): Sample =>
@@ -52,9 +52,12 @@ t.test('results round-trip through JSON lines; CSV quotes what needs quoting; th
   t.throws(() => readSamples(path.join(dir, 'bad.jsonl')), /not a benchmark sample/);
 });
 
-t.test('an unknown scenario is refused with the list of known ones', async (t) => {
-  t.throws(() => findScenarios(['nope']), /unknown scenario "nope"; known: xl-create, create, save-restore, cli-startup/);
-  t.equal(findScenarios(undefined).length, 4);
+t.test('an unknown scenario is refused with the list of known ones; names are unique', async (t) => {
+  t.throws(() => findScenarios(['nope']), /unknown scenario "nope"; known: image-sizes, fork-exec, pause, memory, xl-create, create, save-restore, cli-startup/);
+  t.equal(findScenarios(undefined).length, SCENARIOS.length);
+  t.equal(new Set(SCENARIOS.map((x) => x.name)).size, SCENARIOS.length);
+  t.same(findScenarios(['pause', 'create']).map((x) => x.name), ['pause', 'create']);
+  for (const sc of SCENARIOS) t.ok(sc.memoryMiB({ full: true, progress: () => {} }) <= 8192, `${sc.name} fits a lab of 8 GiB in full mode`);
 });
 
 t.test('a newer run that compared fewer tools keeps the other tools from the older run', async (t) => {
@@ -65,4 +68,44 @@ t.test('a newer run that compared fewer tools keeps the other tools from the old
   const r = latestResults(dir).get('create')!;
   t.same(r.samples.map((x) => `${x.parameters.tool}=${x.value}`).sort(), ['chaos-cli=50', 'chaos=4', 'xl=12']);
   t.equal(r.files.length, 2);
+});
+
+const at = (x: Sample, iso: string, h: Partial<HostProps> = {}): Sample => ({ ...x, at: iso, host: { ...host, ...h } });
+
+t.test('the headline takes create-to-ready of every configuration from the newest scenario that measured it', async (t) => {
+  const older = [at(s('xl', 0, 900), '2026-01-01T00:00:00Z'), at(s('xl', 10, 1000), '2026-01-01T00:00:00Z')].map((x) => ({ ...x, scenario: 'xl-create' }));
+  const newer = [s('xl', 0, 800), s('chaos', 0, 200), s('chaos', 10, 400), s('xl', 10, 1200), s('xl', 0, 10, 'destroy')].map((x) => at(x, '2026-02-01T00:00:00Z'));
+  const noxs = [at({ ...s('chaos-noxs', 0, 100), scenario: 'noxs' }, '2026-02-02T00:00:00Z')];
+  const latest = new Map([['xl-create', { file: 'a', files: ['a'], samples: older }], ['create', { file: 'b', files: ['b'], samples: newer }], ['noxs', { file: 'c', files: ['c'], samples: noxs }]]);
+  const head = headlineSamples(latest);
+  t.same([...new Set(head.map((x) => x.parameters.tool))], ['xl', 'chaos', 'chaos-noxs'], 'xl first, then chaos, then any other configuration');
+  t.ok(head.every((x) => x.metric === 'create-to-ready'));
+  t.same(head.filter((x) => x.parameters.tool === 'xl').map((x) => x.value), [800, 1200], 'xl from the newer create scenario');
+});
+
+t.test('the doc: headline figure, lab note, ratios, the floor, a plot per scenario, no absolute claim without "lab"', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-bench-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const results = path.join(dir, 'results');
+  writeResults(path.join(results, '2026-01-01-a'), 'create', [s('xl', 0, 1000), s('chaos', 0, 250), s('xl', 10, 2000), s('chaos', 10, 500)]);
+  const fe = (v: number): Sample => ({ ...s('', 0, v, 'c-fork-exec-wait'), scenario: 'fork-exec', parameters: { rep: 0 } });
+  writeResults(path.join(results, '2026-01-01-a'), 'fork-exec', [fe(2), fe(3)]);
+  const { markdown, plots } = buildReport(results, dir, path.join(dir, 'docs'));
+  t.match(markdown, /## Creation time against the number of running VMs\n\n\*\*Measured in the lab\*\*/);
+  t.match(markdown, /!\[[^\]]*\]\(plots\/headline\.svg\)/);
+  t.match(markdown, /xl takes 4\.00x at N=0 and 4\.00x at N=10 the time of chaos over xenstore/);
+  t.match(markdown, /takes 100x the time of a fork\+exec\+wait of \/bin\/true/);
+  t.same(plots.map((p) => p.file).sort(), ['create-create-to-ready.svg', 'fork-exec.svg', 'headline.svg']);
+  const real = path.join(dir, 'real');
+  writeResults(path.join(real, 'r'), 'create', [at(s('xl', 0, 10), '2026-01-01T00:00:00Z', { kind: 'real' })]);
+  t.notMatch(buildReport(real, dir).markdown, /Measured in the lab/, 'a real host is not called the lab');
+  t.match(buildReport(path.join(dir, 'none'), dir).markdown, /No results yet/);
+
+  const doc = path.join(dir, 'docs', 'benchmarks.md'), plotsDir = path.join(dir, 'docs', 'plots');
+  fs.mkdirSync(plotsDir, { recursive: true });
+  fs.writeFileSync(path.join(plotsDir, 'gone.svg'), '<svg/>');
+  const written = await writeReport(results, dir, doc, plotsDir);
+  t.equal(written.length, 4);
+  t.match(fs.readFileSync(path.join(plotsDir, 'headline.svg'), 'utf8'), /^<svg/);
+  t.notOk(fs.existsSync(path.join(plotsDir, 'gone.svg')), 'a plot of a scenario no longer present is removed');
 });

@@ -1,0 +1,61 @@
+// Runs scenarios on a target one after another, records each one's samples as it ends (a failure keeps what was measured), and notes the run in run.json.
+import path from 'node:path';
+import type { HostProps } from './record.js';
+import { writeResults, writeRunInfo, type RunInfo } from './record.js';
+import type { Progress } from './progress.js';
+import { ScenarioError, type Scenario, type ScenarioOptions, type Target } from './scenario.js';
+
+export interface RunPlan {
+  scenarios: readonly Scenario[];
+  options: Omit<ScenarioOptions, 'progress' | 'step'>;
+  target: Target;
+  host: HostProps;
+  /** bench/results/<run id>/ */
+  dir: string;
+}
+
+export interface RunOutcome { info: RunInfo; failures: { scenario: string; message: string }[] }
+
+/** A failure that makes every later scenario pointless: the lab or host is gone. */
+function fatal(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'ENOLAB' || code === 'ECONNREFUSED' || code === 'ECONNRESET';
+}
+
+export async function runScenarios(plan: RunPlan, ui: Progress): Promise<RunOutcome> {
+  const info: RunInfo = { id: path.basename(plan.dir), mode: plan.options.full ? 'full' : 'quick', startedAt: new Date().toISOString(), host: plan.host, scenarios: {} };
+  const failures: RunOutcome['failures'] = [];
+  const rel = (f: string) => path.relative(process.cwd(), f);
+  for (const s of plan.scenarios) {
+    ui.start(s.name);
+    const t0 = performance.now();
+    const o: ScenarioOptions = { ...plan.options, progress: (l) => ui.line(`  ${l}`), step: (d, t) => ui.step(d, t) };
+    let samples = [] as Awaited<ReturnType<Scenario['run']>>;
+    let error: string | undefined;
+    try {
+      samples = await s.run(plan.target, plan.host, o);
+    } catch (err) {
+      error = (err as Error).message;
+      if (err instanceof ScenarioError) samples = err.partial;
+      failures.push({ scenario: s.name, message: error });
+      ui.line(`  ${s.name} failed: ${error}`);
+      if (fatal(err)) {
+        info.scenarios[s.name] = { description: s.description, seconds: (performance.now() - t0) / 1000, samples: samples.length, error };
+        if (samples.length) writeResults(plan.dir, s.name, samples);
+        writeRunInfo(plan.dir, info);
+        ui.finish();
+        for (const rest of plan.scenarios.slice(plan.scenarios.indexOf(s) + 1)) failures.push({ scenario: rest.name, message: 'not run: the target is gone' });
+        break;
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    info.scenarios[s.name] = { description: s.description, seconds, samples: samples.length, ...(error ? { error } : {}) };
+    if (samples.length) {
+      const { jsonl } = writeResults(plan.dir, s.name, samples);
+      ui.line(`  ${samples.length} samples in ${seconds.toFixed(0)} s${error ? ' (kept, measured before the failure)' : ''} -> ${rel(jsonl)}`);
+    }
+    writeRunInfo(plan.dir, info);
+    ui.finish();
+  }
+  return { info, failures };
+}
