@@ -43,9 +43,21 @@ else
   mark "FAILED: no network interface (the host cannot reach the agent)"
 fi
 
+# The guests' network (docs/xendevd.md): bridge xenbr0, dom0 at 10.88.0.1/24; xendevd puts each vif on it.
+if brctl addbr xenbr0 && ip addr add 10.88.0.1/24 dev xenbr0 && ip link set xenbr0 up; then
+  mark "bridge xenbr0 up at 10.88.0.1/24"
+else
+  mark "FAILED: bridge xenbr0"
+fi
+# No udev here: xl leaves vif hotplug to xendevd instead of running vif-bridge itself (xl.conf(5)).
+echo 'run_hotplug_scripts=0' >> /etc/xen/xl.conf
+
 mkdir -p /mnt/share /mnt/project
 if grep -q lightvm.share /proc/cmdline; then
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share /mnt/share && mark "share mounted"
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro project /mnt/project 2>/dev/null && mark "project mounted read-only"
 fi
+mkdir -p /var/log/lightvm
+setsid node /opt/lightvm/dist/daemon/xendevd.js --log-file /var/log/lightvm/xendevd.log </dev/null >/dev/null 2>>/var/log/lightvm/xendevd.log &
+mark "xendevd started (log: /var/log/lightvm/xendevd.log)"
 mark "boot done"
