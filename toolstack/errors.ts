@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   XEN_CALL: 'a call into Xen (hypercall or Xen library) failed',
   NATIVE_UNAVAILABLE: 'the native addon is not built or cannot be loaded here',
   NOT_SUPPORTED: 'the operation or option is not supported',
+  REQUEST_INVALID: 'a request to chaosd is malformed: not JSON, an unknown field, a wrong type or too large',
+  UNAVAILABLE: 'chaosd cannot take the request now: it is starting, shutting down or cannot be reached',
   INTERNAL: 'a bug in the toolstack',
 } as const;
 

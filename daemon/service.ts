@@ -1,0 +1,335 @@
+// chaosd's core, without HTTP: creates from pool shells or from scratch, the other verbs, the journal, reconciliation after a crash, and the orderly stop.
+import crypto from 'node:crypto';
+import os from 'node:os';
+import { ChaosError } from '../toolstack/errors.js';
+import { shellSizeOf, type DomainSummary, type Shell, type Toolstack } from '../toolstack/domain.js';
+import { checkFiles, type DomainConfig } from '../toolstack/config/domain-config.js';
+import type { Log } from '../toolstack/log.js';
+import type { DomainRecord } from '../toolstack/store.js';
+import { Journal, reconcile } from './journal.js';
+import { MemoryBudget, Pools, type PoolClass, type PoolLevel } from './pool.js';
+import { Metrics } from './metrics.js';
+
+export interface ServiceOptions {
+  ts: Toolstack;
+  /** The journal's directory (under the state directory). */
+  journalDir: string;
+  classes: PoolClass[];
+  log: Log;
+  /** MiB of free host memory chaosd never takes (dom0's and Xen's own needs). */
+  marginMiB: number;
+  /** Creates that run at once; more wait their turn. */
+  parallel: number;
+  /** fdatasync after every journal line (off only in unit tests). */
+  syncJournal?: boolean;
+  /** Total host memory, MiB (physinfo), for refusing what no host state could give. */
+  hostMiB(): Promise<number>;
+  /** Delay before a failed refill is retried. */
+  refillRetryMs?: number;
+}
+
+export interface Created { domid: number; name: string; uuid: string; fromPool: string | null; ms: number }
+
+export type State = 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** A counting semaphore: at most `n` holders, the rest wait in order. */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+  async acquire(): Promise<void> {
+    if (this.used < this.n) { this.used++; return; }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(); else this.used--;
+  }
+}
+
+export class Chaosd {
+  state: State = 'starting';
+  readonly metrics = new Metrics();
+  readonly pools: Pools;
+  readonly budget: MemoryBudget;
+  private readonly journal: Journal;
+  private readonly names = new Set<string>();
+  private readonly slots: Slots;
+  private inflight = 0;
+  private readonly quiet: (() => void)[] = [];
+  /** Domains whose create or destroy is under way: not shown as VMs, not touched by another request. */
+  private readonly building = new Set<number>();
+  readonly startedAt = Date.now();
+
+  constructor(private readonly o: ServiceOptions) {
+    this.journal = new Journal(o.journalDir, o.syncJournal ?? true);
+    this.budget = new MemoryBudget(() => o.ts.freeMiB(), o.marginMiB);
+    this.slots = new Slots(Math.max(1, o.parallel));
+    this.pools = new Pools(o.classes, {
+      prepare: (size, opts) => o.ts.prepare(size, opts),
+      destroyShell: (s) => o.ts.destroyShell(s),
+    }, this.budget, {
+      beginShell: (uuid, cls) => this.journal.append({ t: 'begin', uuid, cls }),
+      shellReady: (shell, cls, ms) => {
+        this.journal.append({ t: 'shell', uuid: shell.uuid, domid: shell.domid, cls });
+        this.metrics.observe('prepare', ms);
+      },
+      shellGone: (uuid) => this.journal.append({ t: 'gone', uuid }),
+      refillFailed: (cls, err) => this.metrics.fail('refill', (err as ChaosError).code ?? 'INTERNAL'),
+    }, o.log.child({ unit: 'pools' }), o.refillRetryMs);
+  }
+
+  /**
+   * Reconciles the journal with Xen's domains, then starts filling the pools. VMs the journal says
+   * were created and Xen still runs are kept; shells and half-built domains of an earlier run are
+   * destroyed; the journal is rewritten with what is left.
+   */
+  async start(): Promise<{ adopted: number; destroyed: number; skippedLines: number }> {
+    const { state, skipped } = this.journal.replay();
+    const infos = await this.o.ts.allInfo();
+    const byUuid = new Map(infos.filter((i) => i.domid !== 0 && !i.dying).map((i) => [i.handle, i.domid]));
+    const r = reconcile(state, byUuid);
+    for (const d of r.destroy) {
+      try {
+        await this.o.ts.destroy(d.domid);
+        this.o.log.info({ domid: d.domid, uuid: d.uuid, why: d.why }, 'reconcile: destroyed');
+        this.metrics.count('reconcile_destroyed');
+      } catch (err) {
+        if ((err as ChaosError).code !== 'DOMAIN_NOT_FOUND') throw err;
+      }
+    }
+    for (const a of r.adopt) {
+      this.o.log.info({ domid: a.domid, name: a.name }, 'reconcile: adopted a running VM');
+      this.metrics.count('reconcile_adopted');
+    }
+    this.journal.rewrite(r.adopt.map((a) => ({ t: 'created' as const, uuid: a.uuid, domid: a.domid, name: a.name })));
+    if (skipped) this.o.log.warn({ skipped }, 'reconcile: journal lines that could not be read were skipped');
+    this.state = 'running';
+    this.pools.kick();
+    return { adopted: r.adopt.length, destroyed: r.destroy.length, skippedLines: skipped };
+  }
+
+  private accepting(): void {
+    if (this.state !== 'running') throw new ChaosError('UNAVAILABLE', `chaosd is ${this.state}: it takes no new work now`);
+  }
+
+  /** Wraps work that changes domains: counted, so stop() can wait for it. */
+  private async work<T>(fn: () => Promise<T>): Promise<T> {
+    this.accepting();
+    this.inflight++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.inflight === 0) for (const q of this.quiet.splice(0)) q();
+    }
+  }
+
+  /**
+   * Creates one VM: checks everything a request can get wrong before anything is made, then finishes
+   * an idle shell of its class, or builds it from scratch when no class fits or the pool is empty.
+   */
+  async create(cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<Created> {
+    return this.work(async () => {
+      const t0 = performance.now();
+      if (this.names.has(cfg.name)) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(cfg.name)} is being created`, { key: 'name' });
+      this.names.add(cfg.name);
+      this.pools.busy++;
+      try {
+        await checkFiles(cfg);
+        const host = await this.o.hostMiB();
+        if (cfg.memoryMiB > host) throw new ChaosError('NO_MEMORY', `${cfg.name} asks for ${cfg.memoryMiB} MiB but the host has only ${Math.floor(host)} MiB in all`);
+        await this.o.ts.checkCreate(cfg);
+        await this.slots.acquire();
+        try {
+          return await this.build(cfg, opts, t0);
+        } finally {
+          this.slots.release();
+        }
+      } catch (err) {
+        this.metrics.fail('create', (err as ChaosError).code ?? 'INTERNAL');
+        throw err;
+      } finally {
+        this.names.delete(cfg.name);
+        this.pools.busy--;
+        this.pools.kick();
+      }
+    });
+  }
+
+  private async build(cfg: DomainConfig, opts: { paused?: boolean }, t0: number): Promise<Created> {
+    const taken = cfg.uuid === undefined ? this.pools.take(cfg) : undefined;
+    const mib = cfg.memoryMiB;
+    let shell: Shell | undefined = taken?.shell;
+    if (!taken) {
+      // The shell's reservation covers a pool create; one from scratch reserves its own.
+      if (!(await this.budget.reserve(mib))) {
+        const avail = Math.floor(await this.budget.available());
+        throw new ChaosError('NO_MEMORY', `${cfg.name} asks for ${mib} MiB but only ${Math.max(avail, 0)} MiB are free beyond what chaosd keeps for shells, builds in flight and its ${this.o.marginMiB} MiB margin`);
+      }
+    }
+    const uuid = shell?.uuid ?? cfg.uuid ?? crypto.randomUUID();
+    this.journal.append({ t: 'build', uuid, name: cfg.name, ...(shell ? { domid: shell.domid } : {}) });
+    try {
+      if (!shell) {
+        const tp = performance.now();
+        shell = await this.o.ts.prepare(shellSizeOf(cfg), { uuid });
+        this.metrics.observe('prepare', performance.now() - tp);
+      }
+      this.building.add(shell.domid);
+      const tf = performance.now();
+      const rec = await this.o.ts.finish(shell, cfg, { paused: opts.paused, nameChecked: true });
+      this.metrics.observe('finish', performance.now() - tf);
+      // Written before the reply: a VM reported created is in the journal.
+      this.journal.append({ t: 'created', uuid, domid: rec.domid, name: rec.name });
+      const ms = performance.now() - t0;
+      this.metrics.observe('create', ms);
+      this.metrics.count(taken ? 'shell_taken' : 'built_from_scratch');
+      this.o.log.info({ domid: rec.domid, name: rec.name, phase: 'create', ms, pool: taken?.cls.name ?? null }, 'VM created');
+      return { domid: rec.domid, name: rec.name, uuid, fromPool: taken?.cls.name ?? null, ms };
+    } catch (err) {
+      // prepare and finish destroyed what they had made.
+      this.journal.append({ t: 'gone', uuid });
+      throw err;
+    } finally {
+      if (shell) this.building.delete(shell.domid);
+      // Populated now (or freed): Xen's free memory shows it.
+      this.budget.release(mib);
+    }
+  }
+
+  /** Creates many at once, each on its own (one failing does not stop the others), `parallel` at a time. */
+  async batch(configs: DomainConfig[], opts: { paused?: boolean } = {}): Promise<{ created: Created[]; failed: { name: string; code: string; error: string }[]; ms: number }> {
+    this.accepting();
+    const t0 = performance.now();
+    const settled = await Promise.allSettled(configs.map((c) => this.create(c, opts)));
+    const created: Created[] = [];
+    const failed: { name: string; code: string; error: string }[] = [];
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled') created.push(s.value);
+      else failed.push({ name: configs[i].name, code: (s.reason as ChaosError).code ?? 'INTERNAL', error: (s.reason as Error).message });
+    });
+    return { created, failed, ms: performance.now() - t0 };
+  }
+
+  private shellDomids(): Set<number> {
+    return new Set([...this.pools.shells().map((s) => s.shell.domid), ...this.building]);
+  }
+
+  /** The VMs (pool shells and half-built domains are not VMs: see pools()). */
+  async list(): Promise<DomainSummary[]> {
+    const hide = this.shellDomids();
+    return (await this.o.ts.list()).filter((d) => !hide.has(d.domid));
+  }
+
+  async get(ref: string): Promise<DomainSummary & { uuid?: string; record?: DomainRecord }> {
+    const d = await this.vm(ref);
+    const record = this.o.ts.record(d.domid);
+    return { ...d, ...(record ? { uuid: record.uuid, record } : {}) };
+  }
+
+  /** Resolves a VM; a pool shell or a domain being built is not one. */
+  private async vm(ref: string): Promise<DomainSummary> {
+    const d = await this.o.ts.find(ref);
+    if (this.shellDomids().has(d.domid)) throw new ChaosError('GUEST_STATE', `domain ${d.domid} is a pool shell or is being built: it is not a VM yet`, { domid: d.domid });
+    return d;
+  }
+
+  private timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    return fn().then((v) => { this.metrics.observe(op, performance.now() - t0); return v; },
+      (err) => { this.metrics.fail(op, (err as ChaosError).code ?? 'INTERNAL'); throw err; });
+  }
+
+  async destroy(ref: string): Promise<DomainSummary> {
+    return this.work(() => this.timed('destroy', async () => {
+      const d = await this.vm(ref);
+      const uuid = this.o.ts.record(d.domid)?.uuid;
+      const done = await this.o.ts.destroy(d.domid);
+      if (uuid) this.journal.append({ t: 'gone', uuid });
+      return done;
+    }));
+  }
+
+  async pause(ref: string): Promise<DomainSummary> {
+    return this.work(() => this.timed('pause', async () => this.o.ts.pause((await this.vm(ref)).domid)));
+  }
+
+  async unpause(ref: string): Promise<DomainSummary> {
+    return this.work(() => this.timed('unpause', async () => this.o.ts.unpause((await this.vm(ref)).domid)));
+  }
+
+  async shutdown(ref: string, o: { reboot: boolean; waitSec?: number }): Promise<DomainSummary> {
+    return this.work(() => this.timed('shutdown', async () => this.o.ts.shutdown((await this.vm(ref)).domid, { reboot: o.reboot, waitMs: o.waitSec ? o.waitSec * 1000 : undefined })));
+  }
+
+  async save(ref: string, o: { file: string; checkpoint: boolean; live: boolean; timeoutSec: number }): Promise<{ domid: number; name: string; bytes: number; ms: number }> {
+    return this.work(() => this.timed('save', async () => {
+      const d = await this.vm(ref);
+      const uuid = this.o.ts.record(d.domid)?.uuid;
+      const { saveToFile } = await import('../toolstack/save.js');
+      const r = await saveToFile(this.o.ts, d.domid, o.file, { checkpoint: o.checkpoint, live: o.live, suspendTimeoutMs: o.timeoutSec * 1000 });
+      if (!o.checkpoint && uuid) this.journal.append({ t: 'gone', uuid });
+      return { domid: r.dom.domid, name: r.dom.name, bytes: r.bytes, ms: r.ms };
+    }));
+  }
+
+  async restore(o: { file: string; name?: string; paused: boolean }): Promise<{ domid: number; name: string; uuid: string; ms: number }> {
+    return this.work(() => this.timed('restore', async () => {
+      const { restoreFromFile } = await import('../toolstack/save.js');
+      const { record, ms } = await restoreFromFile(this.o.ts, o.file, { paused: o.paused, ...(o.name !== undefined ? { name: o.name } : {}) });
+      this.journal.append({ t: 'created', uuid: record.uuid, domid: record.domid, name: record.name });
+      return { domid: record.domid, name: record.name, uuid: record.uuid, ms };
+    }));
+  }
+
+  async migrate(ref: string, o: { host: string; port?: number; tokenFile?: string; live: boolean }): Promise<unknown> {
+    return this.work(() => this.timed('migrate', async () => {
+      const d = await this.vm(ref);
+      const uuid = this.o.ts.record(d.domid)?.uuid;
+      const m = await import('../toolstack/migrate.js');
+      const r = await m.migrate(this.o.ts, this.o.log, d.domid, { host: o.host, port: o.port ?? m.MIGRATE_PORT, token: m.loadToken(o.tokenFile ?? m.TOKEN_FILE, false), live: o.live });
+      if (uuid) this.journal.append({ t: 'gone', uuid });
+      return r;
+    }));
+  }
+
+  poolLevels(): (PoolLevel & { shells: number[] })[] {
+    const shells = this.pools.shells();
+    return this.pools.levels().map((l) => ({ ...l, shells: shells.filter((s) => s.cls === l.name).map((s) => s.shell.domid) }));
+  }
+
+  async health(): Promise<{ state: State; uptimeSec: number; pools: PoolLevel[]; inflight: number; freeMiB: number; reservedMiB: number; hostCpus: number }> {
+    return {
+      state: this.state, uptimeSec: (Date.now() - this.startedAt) / 1000, pools: this.pools.levels(), inflight: this.inflight,
+      freeMiB: Math.floor(await this.o.ts.freeMiB()), reservedMiB: this.budget.reservedMiB, hostCpus: os.cpus().length,
+    };
+  }
+
+  async metricsText(): Promise<string> {
+    const levels = this.pools.levels();
+    const free = await this.o.ts.freeMiB().catch(() => NaN);
+    return this.metrics.render([
+      { name: 'chaosd_pool_shells', help: 'Idle shells in each pool.', samples: levels.map((l) => ({ labels: { pool: l.name }, value: l.level })) },
+      { name: 'chaosd_pool_filling', help: 'Shells being made for each pool.', samples: levels.map((l) => ({ labels: { pool: l.name }, value: l.filling })) },
+      { name: 'chaosd_pool_low_watermark', help: 'Each pool\'s low watermark.', samples: levels.map((l) => ({ labels: { pool: l.name }, value: l.low })) },
+      { name: 'chaosd_pool_high_watermark', help: 'Each pool\'s high watermark.', samples: levels.map((l) => ({ labels: { pool: l.name }, value: l.high })) },
+      { name: 'chaosd_inflight_requests', help: 'Requests that change domains, under way.', samples: [{ labels: {}, value: this.inflight }] },
+      { name: 'chaosd_host_free_mib', help: 'Memory Xen has not given to any domain.', samples: [{ labels: {}, value: free }] },
+      { name: 'chaosd_reserved_mib', help: 'Memory chaosd holds for idle shells and builds in flight.', samples: [{ labels: {}, value: this.budget.reservedMiB }] },
+    ]);
+  }
+
+  /**
+   * The orderly stop (SIGTERM): takes no new work, lets the work under way finish (a create either
+   * completes or rolls itself back), destroys the idle shells, leaves every VM running.
+   */
+  async stop(): Promise<{ shellsDestroyed: number }> {
+    if (this.state === 'stopping' || this.state === 'stopped') return { shellsDestroyed: 0 };
+    this.state = 'stopping';
+    if (this.inflight > 0) await new Promise<void>((r) => this.quiet.push(r));
+    const shellsDestroyed = await this.pools.drain();
+    this.journal.close();
+    this.state = 'stopped';
+    return { shellsDestroyed };
+  }
+}
