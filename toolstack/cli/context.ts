@@ -9,6 +9,9 @@ export interface GlobalArgs {
   'log-level': string;
   'log-file'?: string;
   'state-dir': string;
+  /** false with --no-daemon: never ask chaosd, use the in-process toolstack. */
+  daemon: boolean;
+  'chaosd-socket': string;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -17,7 +20,9 @@ export function globalOptions<T>(y: Argv<T>) {
   return y
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: 'warn', describe: 'log level (JSON logs on stderr or --log-file)' })
     .option('log-file', { type: 'string', describe: 'append JSON logs to this file instead of stderr' })
-    .option('state-dir', { type: 'string', default: '/var/lib/lightvm', describe: "where the toolstack keeps its domains' records" });
+    .option('state-dir', { type: 'string', default: '/var/lib/lightvm', describe: "where the toolstack keeps its domains' records" })
+    .option('daemon', { type: 'boolean', default: true, describe: 'use chaosd when its socket is there (--no-daemon: always the in-process toolstack)' })
+    .option('chaosd-socket', { type: 'string', default: '/run/lightvm/chaosd.sock', describe: "chaosd's API socket" });
 }
 
 let opened: { ts: Toolstack; xen: XenNative; log: Log } | undefined;

@@ -12,6 +12,7 @@ import { console as consoleCmd } from './commands/console.js';
 import { monitor } from './commands/monitor.js';
 import { restore, save } from './commands/save.js';
 import { migrate, migrateReceive } from './commands/migrate.js';
+import { pools } from './commands/pools.js';
 
 function fail(message: string, code: number): void {
   process.stderr.write(`chaos: ${message}\n`);
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
     .scriptName('chaos')
     .usage('$0 <command> [options]\n\nCreate, inspect and control Xen domains (lightvm).')
     .command(create).command(destroy).command(shutdown).command(reboot).command(pause).command(unpause)
-    .command(list).command(info).command(consoleCmd).command(save).command(restore).command(migrate).command(migrateReceive).command(monitor)
+    .command(list).command(info).command(consoleCmd).command(save).command(restore).command(migrate).command(migrateReceive).command(monitor).command(pools)
     .demandCommand(1, 'name a command (see --help)')
     .recommendCommands()
     .strict()

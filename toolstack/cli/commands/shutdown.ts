@@ -1,6 +1,8 @@
 // shutdown and reboot: ask guests to power off or reboot, optionally waiting until they have.
 import type { CommandModule } from 'yargs';
 import { open, type GlobalArgs } from '../context.js';
+import { daemon } from '../daemon.js';
+import type { DomainSummary } from '../../domain.js';
 
 type Args = GlobalArgs & { domains: string[]; wait?: boolean; timeout: number };
 
@@ -15,9 +17,12 @@ function powerCommand(reboot: boolean): CommandModule<GlobalArgs, Args> {
       .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait with -w before failing' }) as never,
     handler: async (a) => {
       if (!(a.timeout > 0)) throw Object.assign(new Error('--timeout must be more than 0 seconds'), { usage: true });
-      const { ts } = await open(a);
+      const c = await daemon(a);
+      const ts = c ? undefined : (await open(a)).ts;
       for (const ref of a.domains) {
-        const d = await ts.shutdown(String(ref), { reboot, waitMs: a.wait ? a.timeout * 1000 : undefined });
+        const d = c
+          ? await c.request<DomainSummary>('POST', `/v1/domains/${encodeURIComponent(String(ref))}/shutdown`, { reboot, ...(a.wait ? { waitSec: a.timeout } : {}) })
+          : await ts!.shutdown(String(ref), { reboot, waitMs: a.wait ? a.timeout * 1000 : undefined });
         process.stderr.write(a.wait ? `${d.name} (domain ${d.domid}) ${reboot ? 'rebooted' : 'shut down'}\n` : `asked ${d.name} (domain ${d.domid}) to ${reboot ? 'reboot' : 'power off'}\n`);
       }
     },
