@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChaosError } from '../errors.js';
-import type { NativeError, XenNative } from './types.js';
+import type { DevctlNative, NativeError, XenNative } from './types.js';
 
 /** Root of this project: the code runs from dist/toolstack/xen/, the sources sit in toolstack/xen/. */
 const PROJECT_ROOT = (() => {
@@ -23,6 +23,15 @@ let cached: XenNative | undefined;
 export function loadNative(): XenNative {
   cached ??= loadNativeAt(NATIVE_ADDON_PATH);
   return cached;
+}
+
+/** The addon's devctl (noxs) functions; NATIVE_UNAVAILABLE when the addon was built before they existed. */
+export function loadDevctl(): DevctlNative {
+  const x = loadNative() as Partial<DevctlNative>;
+  if (typeof x.devctl !== 'function' || typeof x.noxs !== 'object') {
+    throw new ChaosError('NATIVE_UNAVAILABLE', `the native Xen addon ${NATIVE_ADDON_PATH} has no devctl (it predates noxs): ${BUILD_HINT}`);
+  }
+  return x as DevctlNative;
 }
 
 /** Loads the addon from `file`, uncached (tests use it to check the failures). */

@@ -121,6 +121,41 @@ export interface XsBatchResult {
   results: XsResult[];
 }
 
+/** One device entry of a noxs device page (struct noxs_dev in xen-patches/include/noxs.h). */
+export interface NoxsDevEntry {
+  /** NOXS_DEV_*: power 1, vif 2, vbd 3. */
+  type: number;
+  id: number;
+  beDomid: number;
+  /** Grant reference of the device's control page. */
+  grant: number;
+  /** The back-end's event channel port. */
+  evtchn: number;
+}
+
+/** struct noxs_devctl's input fields, passed to Xen as given (an unknown version or op is Xen's to refuse). */
+export interface DevctlRequest {
+  version: number;
+  op: number;
+  /** A domain id, or noxs.DOMID_SELF. */
+  domid: number;
+  /** DEV_ADD: the entry; DEV_REM: its type and id. Omitted numbers are 0. */
+  dev?: Pick<NoxsDevEntry, 'type' | 'id'> & Partial<NoxsDevEntry>;
+  /** DEV_ENUM: entries to copy out, 0 .. noxs.PAGE_MAX_DEVS. */
+  max?: number;
+}
+
+/** What devctl writes back: `frame` for GET; `count` and `devs` for DEV_ENUM; nothing for the others. */
+export interface DevctlResult { frame?: number; count?: number; devs?: NoxsDevEntry[] }
+
+/** The noxs ABI's numbers, read by the addon from xen-patches/include/noxs.h. */
+export interface NoxsConstants {
+  HYPERCALL: number; VERSION: number;
+  OP_GET: number; OP_DEV_ADD: number; OP_DEV_REM: number; OP_DEV_ENUM: number;
+  DEV_POWER: number; DEV_VIF: number; DEV_VBD: number;
+  DOMID_SELF: number; PAGE_MAX_DEVS: number; PAGE_MAGIC: number; PAGE_VERSION: number;
+}
+
 /** The native addon, as the toolstack sees it. Every call rejects with a NativeError on failure. */
 export interface XenNative {
   version(): Promise<XenVersion>;
@@ -166,6 +201,13 @@ export interface XenNative {
   evtchnBindInterdomain(domid: number, remotePort: number): Promise<number>;
   evtchnNotify(localPort: number): Promise<void>;
   evtchnUnbind(localPort: number): Promise<void>;
+}
+
+/** The addon's noxs part (loadDevctl() in native.ts): apart from XenNative, which test doubles implement. */
+export interface DevctlNative {
+  /** The devctl hypercall of lightvm's patched Xen (noxs); ENOSYS on a stock hypervisor. */
+  devctl(req: DevctlRequest): Promise<DevctlResult>;
+  readonly noxs: NoxsConstants;
 }
 
 /** What a failed native call rejects with. */
