@@ -49,8 +49,11 @@ if brctl addbr xenbr0 && ip addr add 10.88.0.1/24 dev xenbr0 && ip link set xenb
 else
   mark "FAILED: bridge xenbr0"
 fi
-# No udev here: xl leaves vif hotplug to xendevd instead of running vif-bridge itself (xl.conf(5)).
-echo 'run_hotplug_scripts=0' >> /etc/xen/xl.conf
+# libxl 4.17 always runs a vif's hotplug script itself: xl's default becomes a no-op, and xendevd
+# does vif-bridge's work (docs/xendevd.md).
+printf '#!/bin/sh\n# xendevd (lightvm) bridges the vif and writes hotplug-status: nothing is left to do here.\nexit 0\n' > /etc/xen/scripts/vif-xendevd
+chmod 755 /etc/xen/scripts/vif-xendevd
+echo 'vif.default.script="vif-xendevd"' >> /etc/xen/xl.conf
 
 mkdir -p /mnt/share /mnt/project
 if grep -q lightvm.share /proc/cmdline; then
