@@ -30,11 +30,17 @@ export interface XendevdStats {
   scans: number;
 }
 
-/** What xendevd leaves alone: only vif-bridge's job is its own (see docs/xendevd.md). */
+/**
+ * The hotplug scripts whose job xendevd does: none (chaos), vif-bridge (which it replaces), and
+ * vif-xendevd (the no-op script xl runs when xendevd does the work). A vif with any other script
+ * (vif-route, vif-nat, a custom one) is left alone (see docs/xendevd.md).
+ */
+export const XENDEVD_SCRIPTS = ['vif-bridge', 'vif-xendevd'];
+
 export function handlesScript(script: string | undefined): boolean {
   if (script === undefined || script.trim() === '') return true;
-  const base = script.trim().split('/').pop();
-  return base === 'vif-bridge';
+  const base = script.trim().split('/').pop() ?? '';
+  return XENDEVD_SCRIPTS.includes(base);
 }
 
 export class Xendevd {
