@@ -21,6 +21,7 @@ export const LAB_PACKAGES: readonly LabPackage[] = [
   { name: 'binutils', why: 'links the guests' },
   { name: 'libc6-dev', why: "static glibc for the tinyx VMs' programs (gcc only recommends it)" },
   { name: 'cpio', why: "writes the tinyx VMs' initramfs archives" },
+  { name: 'dpkg-dev', why: "dpkg-source, with which guests/lwip/fetch.sh unpacks Debian's lwip source package" },
 ];
 
 /** Packages of `wanted` that dpkg does not report as installed. */
