@@ -2,8 +2,10 @@
 /*
  * This header is the single definition of the noxs ABI. The patch series in
  * xen-patches/ installs it unchanged as xen/include/public/noxs.h, the dom0
- * addon (native/) and the guests (guests/) include it from here, and
- * xen-patches/check-header.sh fails when the two copies differ.
+ * addon (native/) and the guests (guests/) include it from here.
+ * xen-patches/build.sh refuses to build a hypervisor whose copy differs, and
+ * a unit test (test/unit/xen-patches/header.test.ts) checks that the series
+ * adds exactly this file.
  *
  * Users provide uint16_t, uint32_t and uint64_t (<stdint.h> or Xen's own
  * types) before including it. Every structure has a fixed layout made of
