@@ -18,7 +18,7 @@ import { hostProps, labTarget, localTarget, TargetError } from './target.js';
 const say = (s: string) => process.stderr.write(s + '\n');
 
 /** Bad usage: a sentence, exit 2. */
-export class UsageError extends Error {}
+export class UsageError extends Error { override name = 'UsageError'; }
 
 export interface BenchArgs {
   full: boolean; scenario?: string[]; reps?: number; counts?: string; tools?: string; host: boolean; dom0Project?: string;
@@ -35,7 +35,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     .option('counts', { type: 'string', describe: 'numbers of running guests, e.g. 0,10,50' })
     .option('tools', { type: 'string', describe: 'the tools to compare where a scenario compares tools, e.g. xl,chaos' })
     .option('host', { type: 'boolean', default: false, describe: 'run on this machine, which must be dom0 of a Xen host (default: in the lab)' })
-    .option('dom0-project', { type: 'string', describe: 'the project folder in the lab\'s dom0 (default: the image\'s copy if it is this build, else /mnt/project)' })
+    .option('dom0-project', { type: 'string', describe: 'the project folder in the lab\'s dom0, e.g. /mnt/project (default: the image\'s copy if it is this build, else this build staged in dom0\'s RAM)' })
     .option('results', { type: 'string', default: path.join(PROJECT_ROOT, 'bench', 'results'), describe: 'where runs are recorded' })
     .option('doc', { type: 'string', default: path.join(PROJECT_ROOT, 'docs', 'benchmarks.md'), describe: 'the doc to regenerate; its plots go to plots/ beside it' })
     .option('report', { type: 'string', describe: 'only regenerate docs/benchmarks.md and its plots, from a folder of runs (default --results) or one run' })
@@ -88,7 +88,7 @@ async function measure(a: BenchArgs): Promise<number> {
       if (up.reused && up.state.config.memoryMiB < memoryMiB) {
         throw new LabError('EINVAL', `the running lab has ${up.state.config.memoryMiB} MiB; these scenarios need ${memoryMiB} MiB: stop it (\`lab down\`) or run fewer guests (--counts)`);
       }
-      target = await labTarget(lab, a.dom0Project);
+      target = await labTarget(lab, PROJECT_ROOT, a.dom0Project);
       say(`dom0 runs the project from ${target.projectDir} (${target.projectNote})`);
       host = await hostProps(target, PROJECT_ROOT, up.state.config);
     }

@@ -6,7 +6,7 @@ import { latestResults } from './report.js';
 
 export interface ResultSet { label: string; dirs: string[]; samples: Sample[] }
 
-export class CompareError extends Error {}
+export class CompareError extends Error { override name = 'CompareError'; }
 
 /**
  * A result set named by: a run folder (holding .jsonl files), a folder of runs (each scenario's

@@ -17,9 +17,10 @@ export interface RunPlan {
 export interface RunOutcome { info: RunInfo; failures: { scenario: string; message: string }[] }
 
 /** A failure that makes every later scenario pointless: the lab or host is gone. */
-function fatal(err: unknown): boolean {
+export function fatal(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return code === 'ENOLAB' || code === 'ECONNREFUSED' || code === 'ECONNRESET';
+  if (code === 'ENOLAB' || code === 'ECONNREFUSED' || code === 'ECONNRESET') return true;
+  return /closed the connection before the command finished|no lab is running|ECONNREFUSED/.test((err as Error).message ?? '');
 }
 
 export async function runScenarios(plan: RunPlan, ui: Progress): Promise<RunOutcome> {

@@ -41,6 +41,7 @@ export interface Scenario {
 
 /** A scenario that failed part way: the samples it had measured, so that the runner keeps them. */
 export class ScenarioError extends Error {
+  override name = 'ScenarioError';
   constructor(message: string, readonly partial: Sample[]) { super(message); }
 }
 

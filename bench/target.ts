@@ -1,4 +1,5 @@
 // Where the benchmarks run: dom0 of the lab, or this machine when it is itself a Xen host's dom0 (`--host`); and that host's properties.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,19 +12,29 @@ import { commitId, hostCpu, type HostProps } from './record.js';
 import type { Target } from './scenario.js';
 
 /** What a bad target looks like to the person running the benchmarks: one sentence, exit 1. */
-export class TargetError extends Error {}
+export class TargetError extends Error { override name = 'TargetError'; }
 
-/** The tree dom0 mounts live (read-only) from the host: the code of this very commit. */
+/** The tree dom0 mounts live (read-only) from the host (`--dom0-project /mnt/project`). */
 export const DOM0_LIVE_TREE = '/mnt/project';
+/** Where this build's dist/ is staged in dom0's RAM when the lab's image holds an older one. */
+export const DOM0_STAGED = '/var/lib/lightvm-bench/project';
+
+/** The built code the dom0 scripts run: JavaScript under these folders of dist/. */
+const CODE_DIRS = ['bench', 'toolstack', 'daemon', 'lab'];
 
 /**
- * The lab's dom0. The image's copy of the project (/opt/lightvm, in RAM) is used when it holds the
- * same build as this tree; otherwise (the lab was booted from an older build, and the shared lab is
- * not rebooted for a benchmark) the live tree over 9p, so that results match the commit they carry.
+ * The lab's dom0. The image's copy of the project (/opt/lightvm, in RAM) is used when its dist/
+ * is this build's; otherwise (the shared lab is not rebooted for a benchmark) this build's dist/ is
+ * staged in dom0's RAM next to the image's node_modules, addon and guests, so that the results
+ * carry the commit whose code ran, and no code loads over 9p during a measurement.
  */
-export async function labTarget(lab: Lab, projectDir?: string): Promise<Target & { projectNote: string }> {
-  const dir = projectDir ?? (await sameBuild(lab) ? DOM0_PROJECT_DIR : DOM0_LIVE_TREE);
-  const projectNote = dir === DOM0_PROJECT_DIR ? 'the image\'s copy (RAM)' : dir === DOM0_LIVE_TREE ? 'the live tree over 9p (the image is older than this build)' : dir;
+export async function labTarget(lab: Lab, projectRoot: string, projectDir?: string): Promise<Target & { projectNote: string }> {
+  let dir = projectDir, projectNote = projectDir ?? '';
+  if (!dir) {
+    const stale = await differingFiles(lab, projectRoot);
+    if (stale.length === 0) { dir = DOM0_PROJECT_DIR; projectNote = 'the lab image\'s copy, this build'; }
+    else { dir = await stageDist(lab, projectRoot); projectNote = `this build's dist/ staged in dom0's RAM (the image's differs in ${stale.length} files); node_modules, addon and guests from the lab's image`; }
+  }
   return {
     kind: 'lab', projectDir: dir, projectNote,
     scratch: { here: path.join(lab.shareDir, 'bench'), dom0: '/mnt/share/bench' },
@@ -32,13 +43,37 @@ export async function labTarget(lab: Lab, projectDir?: string): Promise<Target &
   };
 }
 
-/** Whether the image's copy and the live tree hold the same built code (the dom0 scripts, the toolstack, the addon). */
-async function sameBuild(lab: Lab): Promise<boolean> {
-  const digest = (dir: string) =>
-    `cd ${dir} 2>/dev/null && { find dist/bench dist/toolstack dist/daemon -name '*.js' 2>/dev/null | sort | xargs sha256sum; sha256sum native/build/Release/xen.node; } | sha256sum`;
-  const r = await lab.run(`echo "$(${digest(DOM0_PROJECT_DIR)})"; echo "$(${digest(DOM0_LIVE_TREE)})"`, { timeoutMs: 120_000 });
-  const [a, b] = r.stdout.toString().trim().split('\n');
-  return r.code === 0 && !!a && a === b;
+function jsFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    if (!fs.existsSync(d)) return;
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.c?js$/.test(e.name)) out.push(path.relative(root, p));
+    }
+  };
+  for (const d of CODE_DIRS) walk(path.join(root, 'dist', d));
+  return out.sort();
+}
+
+/** The built files whose content differs between this tree's dist/ and the lab image's (or that only one has). */
+async function differingFiles(lab: Lab, projectRoot: string): Promise<string[]> {
+  const here = new Map(jsFiles(projectRoot).map((f) => [f, crypto.createHash('sha256').update(fs.readFileSync(path.join(projectRoot, f))).digest('hex')]));
+  const r = await lab.run(`cd ${DOM0_PROJECT_DIR} && find ${CODE_DIRS.map((d) => `dist/${d}`).join(' ')} \\( -name '*.js' -o -name '*.cjs' \\) 2>/dev/null | xargs sha256sum`, { timeoutMs: 120_000 });
+  const there = new Map(r.stdout.toString().trim().split('\n').filter(Boolean).map((l) => { const [h, f] = l.split(/\s+/); return [f.replace(/^\.\//, ''), h] as const; }));
+  return [...new Set([...here.keys(), ...there.keys()])].filter((f) => here.get(f) !== there.get(f));
+}
+
+/** Copies this build's dist/ (no maps or declarations) into dom0's RAM, beside links to the image's node_modules, addon and guests. */
+async function stageDist(lab: Lab, projectRoot: string): Promise<string> {
+  const share = path.join(lab.shareDir, 'bench', 'dist');
+  fs.rmSync(share, { recursive: true, force: true });
+  fs.cpSync(path.join(projectRoot, 'dist'), share, { recursive: true, filter: (src) => !/\.(map|d\.ts|tsbuildinfo)$/.test(src) && !src.includes(`${path.sep}dist${path.sep}test`) });
+  fs.copyFileSync(path.join(projectRoot, 'package.json'), path.join(lab.shareDir, 'bench', 'package.json'));
+  const links = ['node_modules', 'native', 'guests'].map((d) => `ln -s ${DOM0_PROJECT_DIR}/${d} ${DOM0_STAGED}/${d}`).join(' && ');
+  await lab.sh(`rm -rf ${DOM0_STAGED} && mkdir -p ${DOM0_STAGED} && cp -r /mnt/share/bench/dist ${DOM0_STAGED}/dist && cp /mnt/share/bench/package.json ${DOM0_STAGED}/ && ${links}`, 300_000);
+  return DOM0_STAGED;
 }
 
 /** This machine as the Xen host: refused, with the reason, unless it is dom0 of a running Xen with xl. */
