@@ -4,6 +4,8 @@ import { Toolstack } from './domain.js';
 import { DomainStore } from './store.js';
 import { XenStore } from './xen/xenstore.js';
 import { XenStoreBackend } from './devices/xenstore-backend.js';
+import { LoopHostBlock } from './devices/host-block.js';
+import { XendevdHotplug } from './devices/hotplug.js';
 import { loadNative, toChaosError } from './xen/native.js';
 import { ChaosError } from './errors.js';
 import type { XenNative } from './xen/types.js';
@@ -20,8 +22,9 @@ export function openToolstack(o: OpenOptions): { ts: Toolstack; xen: XenNative }
   const method = o.devMethod ?? 'xenstore';
   if (method !== 'xenstore') throw new ChaosError('NOT_SUPPORTED', `device method "${method}" is not available yet: use xenstore`);
   const xen = loadNative();
+  const xs = new XenStore(xen);
   const ts = new Toolstack({
-    xen, backend: new XenStoreBackend(new XenStore(xen)), store: new DomainStore(o.stateDir), log: o.log,
+    xen, backend: new XenStoreBackend(xs, new LoopHostBlock(), new XendevdHotplug(xs)), store: new DomainStore(o.stateDir), log: o.log,
     wrap: (err, domid) => toChaosError(err, domid),
   });
   return { ts, xen };

@@ -4,7 +4,8 @@ import { XenStore } from '../xen/xenstore.js';
 import type { BootChannels, DeviceBackend, DomainSetup, GuestRings, PowerRequest, ShellSetup } from './backend.js';
 import { planVbds, planVifs, type DeviceConfig } from './device-plan.js';
 import { LOOP_RE, LoopHostBlock, type HostBlock, type OpenedTarget } from './host-block.js';
-import { backendDir, writeVbd, writeVif } from './xenstore-devices.js';
+import { backendDir, backendPath, writeVbd, writeVif } from './xenstore-devices.js';
+import { NoHotplug, type VifHotplug } from './hotplug.js';
 
 const DOM0 = 0;
 /** The ring size xenconsoled may buffer for a guest (its `limit` node), bytes. */
@@ -20,7 +21,8 @@ const guestOwned = (domid: number): XsPerm[] => [{ domid, read: false, write: fa
 export class XenStoreBackend implements DeviceBackend {
   readonly method = 'xenstore' as const;
 
-  constructor(private readonly xs: XenStore, private readonly block: HostBlock = new LoopHostBlock()) {}
+  constructor(private readonly xs: XenStore, private readonly block: HostBlock = new LoopHostBlock(),
+    private readonly hotplug: VifHotplug = new NoHotplug()) {}
 
   async prepare(d: ShellSetup): Promise<void> {
     const h = home(d.domid), vm = `/vm/${d.uuid}`;
@@ -77,6 +79,7 @@ export class XenStoreBackend implements DeviceBackend {
     const vifs = planVifs(d.uuid, cfg.vifs);
     const vbds = planVbds(cfg.disks);
     if (vifs.length === 0 && vbds.length === 0) return;
+    await this.hotplug.check(d.domid, vifs);
     // Disks' targets first (a loop device for a file), all at once; then every node in one transaction.
     const opened = await Promise.allSettled(vbds.map((v) => (v.target === undefined ? undefined : this.block.open(v.target, v.mode === 'r'))));
     const loops = opened.flatMap((o) => (o.status === 'fulfilled' && o.value?.loop !== undefined ? [o.value.loop] : []));
@@ -85,7 +88,7 @@ export class XenStoreBackend implements DeviceBackend {
       if (failed) throw failed.reason;
       const targets = opened.map((o) => (o as PromiseFulfilledResult<OpenedTarget | undefined>).value);
       await this.xs.transaction((b) => {
-        for (const v of vifs) writeVif(b, d.domid, v);
+        for (const v of vifs) writeVif(b, d.domid, v, this.hotplug.marksConnected);
         vbds.forEach((v, i) => writeVbd(b, d.domid, v, targets[i]));
       });
     } catch (err) {
@@ -93,6 +96,8 @@ export class XenStoreBackend implements DeviceBackend {
       await Promise.all(loops.map((l) => this.block.release(l).catch(() => undefined)));
       throw err;
     }
+    // Before the guest runs, as xl waits for its hotplug scripts: its network is on the bridge when it boots.
+    await this.hotplug.wait(d.domid, vifs, (devid) => backendPath(d.domid, 'vif', devid));
   }
 
   async forget(domid: number): Promise<void> {

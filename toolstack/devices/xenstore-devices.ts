@@ -38,13 +38,15 @@ function common(b: XsBatch, domid: number, kind: 'vif' | 'vbd', devid: number): 
 }
 
 /**
- * A network interface. No hotplug script runs (bridging is xendevd's job, to come), so the back end
- * is marked `hotplug-status` connected at once: netback waits for that before it connects a guest.
+ * A network interface. chaos runs no hotplug script: xendevd bridges the interface and writes
+ * `hotplug-status` = connected, which netback waits for before it connects the guest (devices/hotplug.ts).
+ * With `markConnected` (no hotplug agent) the back end is marked connected at once instead.
  * `bridge` and `script` are recorded as given (no script: an empty one), for whoever bridges the interface.
  */
-export function writeVif(b: XsBatch, domid: number, v: VifDevice): void {
+export function writeVif(b: XsBatch, domid: number, v: VifDevice, markConnected = false): void {
   const { fe, be } = common(b, domid, 'vif', v.devid);
-  b.write(`${be}/handle`, v.devid).write(`${be}/mac`, v.mac).write(`${be}/type`, 'vif').write(`${be}/hotplug-status`, 'connected');
+  b.write(`${be}/handle`, v.devid).write(`${be}/mac`, v.mac).write(`${be}/type`, 'vif');
+  if (markConnected) b.write(`${be}/hotplug-status`, 'connected');
   // netback refuses a device without a script node (it passes it to udev); empty means none.
   b.write(`${be}/script`, v.script ?? '');
   if (v.bridge !== undefined) b.write(`${be}/bridge`, v.bridge);
