@@ -1,9 +1,11 @@
 // Lab: noxs on the patched Xen (xen-patches/): every domain's device page and the devctl hypercall, driven from dom0.
 import t, { type Test } from 'tap';
-import { destroyOnTeardown, labOrSkip, noopConfig, PROJECT, uniqueName, xlCreate } from './fixture.js';
+import { destroyOnTeardown, labOrSkip, noopConfig, PROJECT, uniqueName, waitForConsole, xlCreate } from './fixture.js';
 
 const { lab, skip: noLab } = labOrSkip();
 const PROBE = `${PROJECT}/dist/test/lab/dom0/noxs-probe.js`;
+/** The test guest that calls devctl as an ordinary domain (guests/devctl-probe). */
+const GUEST_PROBE = `${PROJECT}/guests/devctl-probe/devctl-probe`;
 
 type Json = Record<string, any>;
 
@@ -106,4 +108,39 @@ t.test('bad requests are refused: unknown version, unknown op, bad type, reserve
   t.equal(refused(out.noSuchDomainAdd), 'ESRCH', 'dev_add for a domain that does not exist: ESRCH');
   t.match(out.noSuchDomain.error.message, /devctl failed for domain 32736/, 'the toolstack error names the call and the domain');
   t.same(out.dom0ListAfter, [], 'none of the refused requests left anything on dom0\'s page');
+});
+
+t.test('from a guest: its own page is readable, read-only, and shows what dom0 added; every other request is refused', { skip }, async (t) => {
+  const name = uniqueName('noxs-guest');
+  destroyOnTeardown(t, lab!, [name]);
+  // Paused until dom0 has put one device on its page: the guest must find it there.
+  await xlCreate(lab!, noopConfig(name, { extra: 'expect=1/3/0/77/5' }).replace(/^kernel = .*$/m, `kernel = "${GUEST_PROBE}"`), name, ['-p']);
+  const domid = Number((await lab!.sh(`xl domid ${name}`)).trim());
+  const added = await probe(['add', String(domid), 'power', '3', '0', '77', '5']);
+  t.equal(added.add, 'ok', 'dom0 added power 3 (grant 77, event channel 5) to the paused guest\'s page');
+  await lab!.sh(`xl unpause ${name}`);
+  await waitForConsole(lab!, name, 'devctl-probe: done', 120);
+  const log = await lab!.sh(`cat /var/log/xen/console/guest-${name}.log`);
+  const result = (check: string) => new RegExp(`^devctl-probe: ${check} .*\\b(PASS|FAIL)\\s*$`, 'm').exec(log)?.[1];
+  const expect: [string, string][] = [
+    ['get-self', 'its own page: GET with DOMID_SELF works'],
+    ['get-self-frame', 'and gives a frame'],
+    ['page-map-ro', 'the guest maps the frame read-only'],
+    ['page-header', 'and finds the noxs magic and version'],
+    ['page-device', 'and the device dom0 added, every field'],
+    ['page-map-rw-refused', 'a writable mapping is refused'],
+    ['page-unmap', 'the guest gives the page its own frame back'],
+    ['get-dom0', "asking for dom0's page: EPERM"],
+    ['get-missing-domain', "asking for a domain that does not exist: EPERM (nothing is learnt)"],
+    ['dev-add-self', 'dev_add on its own page: EPERM'],
+    ['dev-add-dom0', "dev_add on dom0's page: EPERM"],
+    ['dev-rem-self', 'dev_rem: EPERM'],
+    ['dev-enum-self', 'dev_enum: EPERM'],
+    ['unknown-version', 'an unknown version: EINVAL'],
+    ['unknown-op', 'an unknown op: EOPNOTSUPP'],
+  ];
+  for (const [check, what] of expect) t.equal(result(check), 'PASS', `${what} (${check})`);
+  t.match(log, /^devctl-probe: done, 15 checks, 0 failed/m, 'the guest counted 15 checks and no failure');
+  t.match(log, /^SUCCESS/m);
+  t.same((await probe(['devices-list', String(domid)])).list, [{ type: 'power', id: 3, beDomid: 0, grant: 77, evtchn: 5 }], "the guest's refused requests changed nothing on its page");
 });

@@ -8,6 +8,8 @@
 //                    a duplicate, a wrong type, an id that is not there
 //   capacity <domid> fill the guest's page to its capacity, one more, then empty it
 //   refusals         unknown version, unknown op, a bad device type, padding, a domain that does not exist
+//   add <domid> <type> <id> <beDomid> <grant> <evtchn>   adds one device (for a guest to find on its page)
+//   devices-list <domid>   the devices on a domain's page
 import { Devctl, type NoxsDevice } from '../../../toolstack/xen/devctl.js';
 import { loadDevctl, loadNative } from '../../../toolstack/xen/native.js';
 
@@ -131,6 +133,15 @@ async function main(): Promise<void> {
       await step('dom0ListAfter', () => devctl.list(0));
       break;
     }
+    case 'add': {
+      const [type, id, beDomid, grant, evtchn] = process.argv.slice(4);
+      await step('add', () => devctl.add(domid, { type: type as NoxsDevice['type'], id: Number(id), beDomid: Number(beDomid), grant: Number(grant), evtchn: Number(evtchn) }));
+      await step('list', () => devctl.list(domid));
+      break;
+    }
+    case 'devices-list':
+      await step('list', () => devctl.list(domid));
+      break;
     default:
       throw new Error(`unknown scenario ${JSON.stringify(scenario)}`);
   }
