@@ -51,8 +51,8 @@ _start:
  * Event upcall. Xen pushed %rcx and %r11 above an iret frame (rip, cs,
  * rflags, rsp, ss) and masked events. We restore %rcx/%r11, save the
  * caller-saved registers, dispatch, and return through HYPERVISOR_iret,
- * whose frame is rax, r11, rcx, flags, then the iret frame: it unmasks
- * events again from the saved rflags.IF.
+ * whose frame is rax, r11, rcx (pushed by Xen's stub), flags (ours), then
+ * the iret frame: it unmasks events again from the saved rflags.IF.
  */
 	.text
 	.globl	rt_hypervisor_callback
@@ -84,10 +84,8 @@ rt_hypervisor_callback:
 	popq	%rdx
 	popq	%rcx
 	popq	%rax
+	/* flags = 0; the iret stub itself pushes %rcx, %r11 and %rax. */
 	pushq	$0
-	pushq	%rcx
-	pushq	%r11
-	pushq	%rax
 	jmp	hypercall_page + __HYPERVISOR_iret * 32
 
 /* Xen could not load our segment registers on a return: nothing to recover. */

@@ -138,12 +138,13 @@ static int connect(struct lvm_net *n)
 	rc = n->tp->probe(n->index, &n->backend, n->mac, &n->tp_priv);
 	if (rc)
 		return rc;
-	reset_rings(n);
 	rc = grant_all(n);
 	if (rc) {
 		lvm_printf(RT_TAG "netfront vif/%u: cannot grant its pages: %s\n", n->index, lvm_strerror(rc));
 		goto fail;
 	}
+	/* After the grants: the posted rx requests carry the buffers' refs. */
+	reset_rings(n);
 	rc = rt_evtchn_alloc_unbound(n->backend, &n->rings.port);
 	if (rc == 0)
 		rc = rt_evtchn_bind(n->rings.port, NULL, NULL);

@@ -30,6 +30,7 @@ SRCS = $(RT_SRCS) $(APP_SRCS)
 OBJS = $(BUILD)/head.o $(addprefix $(BUILD)/,$(notdir $(SRCS:.c=.o)))
 vpath %.c $(sort $(dir $(SRCS)))
 
+.DEFAULT_GOAL := all
 all: $(APP)
 
 $(APP): $(OBJS) $(RT_DIR)/runtime.lds

@@ -69,3 +69,21 @@ void lvm_wallclock(uint64_t *sec, uint32_t *nsec)
 	*sec = wc_sec + ns / 1000000000ULL;
 	*nsec = (uint32_t)(ns % 1000000000ULL);
 }
+
+uint32_t lvm_random(void)
+{
+	static uint64_t state;
+
+	if (!state) {
+		uint64_t sec;
+		uint32_t nsec;
+
+		lvm_wallclock(&sec, &nsec);
+		state = (rdtsc() ^ (sec << 32) ^ nsec) | 1;
+	}
+	/* xorshift64* */
+	state ^= state >> 12;
+	state ^= state << 25;
+	state ^= state >> 27;
+	return (uint32_t)((state * 0x2545f4914f6cdd1dULL) >> 32);
+}

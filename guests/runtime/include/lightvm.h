@@ -54,6 +54,9 @@ uint64_t lvm_now(void);
 /* Wall-clock time (UTC) in seconds and nanoseconds since 1970. */
 void lvm_wallclock(uint64_t *sec, uint32_t *nsec);
 
+/* A pseudo-random number seeded from the TSC and the clock: for TCP sequence numbers and ports, not for keys. */
+uint32_t lvm_random(void);
+
 /* ---- waiting: sleeps until an event arrives or `deadline` (lvm_now() time; 0 = none) passes ---- */
 void lvm_wait(uint64_t deadline);
 

@@ -104,3 +104,20 @@ int abs(int x)
 {
 	return x < 0 ? -x : x;
 }
+
+int atoi(const char *s)
+{
+	int v = 0, neg = 0;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '-' || *s == '+')
+		neg = *s++ == '-';
+	/* Accumulate negatively so INT_MIN parses; overflow saturates instead of being undefined. */
+	while (*s >= '0' && *s <= '9') {
+		int d = *s++ - '0';
+
+		v = v < (-__INT_MAX__ - 1 + d) / 10 ? -__INT_MAX__ - 1 : v * 10 - d;
+	}
+	return neg ? v : (v == -__INT_MAX__ - 1 ? __INT_MAX__ : -v);
+}

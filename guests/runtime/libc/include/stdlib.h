@@ -8,5 +8,6 @@ void *malloc(size_t n);
 void *calloc(size_t n, size_t size);
 void free(void *p);
 int abs(int x);
+int atoi(const char *s);
 
 #endif
