@@ -31,11 +31,12 @@ export interface XendevdStats {
 }
 
 /**
- * The hotplug scripts whose job xendevd does: none (chaos), vif-bridge (which it replaces), and
- * vif-xendevd (the no-op script xl runs when xendevd does the work). A vif with any other script
- * (vif-route, vif-nat, a custom one) is left alone (see docs/xendevd.md).
+ * The vifs that are xendevd's: those with no hotplug script (chaos runs none) and those whose script
+ * is vif-xendevd, the no-op an xl user names so that libxl (which always runs a vif's script) leaves
+ * the work to xendevd. Any other script (vif-bridge, vif-route, a custom one) is run by libxl: such a
+ * vif is left alone (see docs/xendevd.md).
  */
-export const XENDEVD_SCRIPTS = ['vif-bridge', 'vif-xendevd'];
+export const XENDEVD_SCRIPTS = ['vif-xendevd'];
 
 export function handlesScript(script: string | undefined): boolean {
   if (script === undefined || script.trim() === '') return true;
@@ -158,7 +159,7 @@ export class Xendevd {
       return;
     }
     if (!handlesScript(script)) {
-      log.info({ script }, 'the back end names a hotplug script other than vif-bridge: left to whoever runs it');
+      log.info({ script }, 'the back end names a hotplug script that is not vif-xendevd: left to whoever runs it');
       return;
     }
     const bridge = bridgeNode === undefined || bridgeNode === '' ? this.opts.defaultBridge : bridgeNode;

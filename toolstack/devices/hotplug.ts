@@ -7,7 +7,7 @@ import type { VifDevice } from './device-plan.js';
 /** Where xendevd writes its pid (daemon/xendevd.ts --pid-file; docs/xendevd.md). */
 export const XENDEVD_PID_FILE = '/run/lightvm/xendevd.pid';
 /** The scripts whose work xendevd does (kept in step with daemon/xendevd/policy.ts by a unit test). */
-export const XENDEVD_SCRIPTS = ['vif-bridge', 'vif-xendevd'];
+export const XENDEVD_SCRIPTS = ['vif-xendevd'];
 
 /** The pid a pid file names, if that process is alive and its command line mentions `marker`. */
 export function livePid(file: string, marker: string): number | undefined {
@@ -73,7 +73,7 @@ export class XendevdHotplug implements VifHotplug {
     for (const v of vifs) {
       const base = v.script?.trim().split('/').pop() ?? '';
       if (v.script !== undefined && v.script.trim() !== '' && !XENDEVD_SCRIPTS.includes(base)) {
-        throw new ChaosError('NOT_SUPPORTED', `vif ${v.devid}: script ${JSON.stringify(v.script)}: chaos runs no hotplug scripts, and xendevd does the work of ${XENDEVD_SCRIPTS.join(' and ')} only`, { domid });
+        throw new ChaosError('NOT_SUPPORTED', `vif ${v.devid}: script ${JSON.stringify(v.script)}: chaos runs no hotplug scripts (xendevd bridges the vif): leave script out`, { domid });
       }
     }
     if (livePid(this.pidFile, this.marker) === undefined) {

@@ -102,11 +102,12 @@ t.test('a failed ioctl: hotplug-status error, no crash', async (t) => {
   t.equal(d.stats.failed, 1);
 });
 
-t.test('scripts: none, vif-bridge and vif-xendevd are xendevd\'s; others are left alone', async (t) => {
+t.test('scripts: none and vif-xendevd are xendevd\'s; others (libxl runs them) are left alone', async (t) => {
   t.ok(handlesScript(undefined));
   t.ok(handlesScript(''));
-  t.ok(handlesScript('/etc/xen/scripts/vif-bridge'));
+  t.ok(handlesScript('/etc/xen/scripts/vif-xendevd'));
   t.ok(handlesScript('vif-xendevd'));
+  t.notOk(handlesScript('/etc/xen/scripts/vif-bridge'));
   t.notOk(handlesScript('/etc/xen/scripts/vif-route'));
   t.same(XENDEVD_SCRIPTS, TOOLSTACK_SCRIPTS, 'chaos and xendevd agree');
   const { host, xs, d, backend, send } = setup({ script: '/etc/xen/scripts/vif-nat' });

@@ -29,8 +29,9 @@ t.test('a live xendevd passes the check; scripts it does not do are refused', as
   const pidFile = path.join(dir, 'live.pid');
   fs.writeFileSync(pidFile, `${process.pid}\n`);
   const h = new XendevdHotplug(new XenStore(new FakeXen() as never), { pidFile, marker: MARKER });
-  await t.resolves(h.check(3, [vif(0), vif(1, { script: '/etc/xen/scripts/vif-bridge' }), vif(2, { script: 'vif-xendevd' })]));
+  await t.resolves(h.check(3, [vif(0), vif(1, { script: '' }), vif(2, { script: '/etc/xen/scripts/vif-xendevd' })]));
   await t.rejects(h.check(3, [vif(0, { script: '/etc/xen/scripts/vif-route' })]), { code: 'NOT_SUPPORTED', message: /vif-route/ });
+  await t.rejects(h.check(3, [vif(0, { script: 'vif-bridge' })]), { code: 'NOT_SUPPORTED', message: /leave script out/ });
 });
 
 t.test('wait: connected, error with xendevd\'s reason, and the bound', async (t) => {
