@@ -12,6 +12,7 @@ const MODULES = await Promise.all([
   import('./scenarios/memory.js'),
   import('./scenarios/xl-create.js'),
   import('./scenarios/create.js'),
+  import('./scenarios/chaosd.js'),
   import('./scenarios/save-restore.js'),
   import('./scenarios/cli-startup.js'),
 ]);

@@ -1,0 +1,45 @@
+// Scenario: create to ready mark with N guests running - xl, chaos without a daemon, chaosd with shells - and chaosd's creates per second for a batch.
+import type { Sample } from '../record.js';
+import { collect, type Scenario, type ScenarioOptions } from '../scenario.js';
+
+const TOOLS = ['xl', 'chaos', 'chaosd'];
+
+function countsOf(o: ScenarioOptions): number[] {
+  return o.counts ?? (o.full ? [0, 100, 500] : [0, 100]);
+}
+
+const batchOf = (o: ScenarioOptions) => (o.full ? 500 : 100);
+
+const scenario: Scenario = {
+  name: 'chaosd',
+  description: 'xl vs chaos (no daemon) vs chaosd with pools of shells: API request to the guest\'s ready mark with N guests running; creates per second for a batch through chaosd',
+  // 4 MiB guests plus Xen's per-domain overhead, dom0, Xen, and the pool's shells.
+  memoryMiB: (o) => 1024 + 512 + Math.max(Math.max(...countsOf(o)), batchOf(o)) * 6 + 256,
+  estimateSeconds: (o) => countsOf(o).length * (o.reps ?? 3) * 10 + Math.max(...countsOf(o)) * 2 + batchOf(o) * 1.5,
+  async run(target, host, o) {
+    const reps = o.reps ?? 3;
+    const tools = o.tools ?? TOOLS;
+    const counts = countsOf(o);
+    let done = 0;
+    const total = counts.length * reps * tools.length;
+    return collect(target, 'chaosd-create.js',
+      ['--tools', tools.join(','), '--counts', counts.join(','), '--reps', String(reps), '--kernel', `${target.projectDir}/guests/noop/noop`,
+        '--batch', String(batchOf(o)), '--high', '8', '--prefix', 'bcd'], o,
+      (m): Sample => {
+        const rate = m.metric === 'batch-creates-per-second';
+        if (m.metric === 'create-to-ready') {
+          o.progress(`${m.tool} N=${m.running} rep ${Number(m.rep) + 1}/${reps}: ${Number(m.value).toFixed(0)} ms`);
+          o.step?.(++done, total);
+        }
+        return {
+          scenario: 'chaosd', metric: String(m.metric), value: Number(m.value), unit: rate ? 'per-s' : 'ms', host, at: new Date().toISOString(),
+          parameters: {
+            tool: String(m.tool), guest: 'noop', memoryMiB: 4, running: Number(m.running), rep: Number(m.rep),
+            ...(rate ? { batch: Number(m.batch) } : {}), ...(m.fromPool !== undefined ? { fromPool: Boolean(m.fromPool) } : {}),
+          },
+        };
+      });
+  },
+};
+
+export default scenario;
