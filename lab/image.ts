@@ -186,6 +186,8 @@ export function baseManifest(kernel: HostKernel, dom0Dir: string): Manifest {
   addElf(m, '/bin/bash', '/bin/bash');
   // busybox has no `script`: util-linux's gives `lab shell` a pseudo-terminal in dom0.
   addElf(m, '/usr/bin/script');
+  // Xen's hotplug scripts (vif-bridge, for the vif-hotplug benchmark) take their locks with util-linux's flock.
+  addElf(m, '/usr/bin/flock');
   for (const name of fs.readdirSync(XEN_BIN_DIR).sort()) {
     const p = path.join(XEN_BIN_DIR, name);
     if (!isElf(p)) continue;
