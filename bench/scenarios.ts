@@ -14,6 +14,7 @@ const MODULES = await Promise.all([
   import('./scenarios/create.js'),
   import('./scenarios/chaosd.js'),
   import('./scenarios/save-restore.js'),
+  import('./scenarios/vif-hotplug.js'),
   import('./scenarios/cli-startup.js'),
 ]);
 
