@@ -53,7 +53,7 @@ t.test('results round-trip through JSON lines; CSV quotes what needs quoting; th
 });
 
 t.test('an unknown scenario is refused with the list of known ones; names are unique', async (t) => {
-  t.throws(() => findScenarios(['nope']), /unknown scenario "nope"; known: image-sizes, fork-exec, pause, memory, xl-create, create, chaosd, save-restore, cli-startup/);
+  t.throws(() => findScenarios(['nope']), /unknown scenario "nope"; known: image-sizes, fork-exec, pause, memory, xl-create, create, chaosd, save-restore, vif-hotplug, cli-startup/);
   t.equal(findScenarios(undefined).length, SCENARIOS.length);
   t.equal(new Set(SCENARIOS.map((x) => x.name)).size, SCENARIOS.length);
   t.same(findScenarios(['pause', 'create']).map((x) => x.name), ['pause', 'create']);
