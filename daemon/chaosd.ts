@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { openToolstack } from '../toolstack/index.js';
 import type { Log } from '../toolstack/log.js';
 import { Chaosd } from './service.js';
+import { Workers } from './workers.js';
 import { apiHandler } from './http.js';
 import { DEFAULTS, settingsFrom, type DaemonSettings, type RawArgs } from './options.js';
 
@@ -58,7 +59,8 @@ async function main(): Promise<void> {
     .option('pool', { type: 'string', array: true, describe: `a pool of shells, repeatable: name=N,memory=MiB[,maxmem=MiB][,vcpus=N],low=N,high=N (default: ${DEFAULTS.pool})` })
     .option('no-pools', { type: 'boolean', describe: 'keep no shells: every create builds from scratch' })
     .option('margin-mib', { type: 'number', default: DEFAULTS.marginMiB, describe: 'free host memory chaosd never uses' })
-    .option('parallel', { type: 'number', describe: 'creates that run at once (default: one per CPU)' })
+    .option('parallel', { type: 'number', describe: 'creates that run at once (default: two per build worker, or per CPU)' })
+    .option('workers', { type: 'number', describe: 'build worker processes, each with its own Xen handles (default: one per CPU; 0: build in this process)' })
     .option('max-body', { type: 'number', default: DEFAULTS.maxBodyBytes, describe: 'the largest request body, bytes' })
     .option('tcp-port', { type: 'number', describe: 'also listen on this TCP port (needs --token-file)' })
     .option('tcp-host', { type: 'string', default: '127.0.0.1', describe: 'the TCP listener\'s address' })
@@ -79,9 +81,11 @@ async function main(): Promise<void> {
   const log = pino({ level: a['log-level'], base: { pid: process.pid, unit: 'chaosd' } }, dest) as unknown as Log;
 
   const { ts, xen } = openToolstack({ stateDir: s.stateDir, log });
+  const workers = s.workers > 0 ? new Workers(s.workers, { stateDir: s.stateDir, logLevel: a['log-level'], ...(a['log-file'] ? { logFile: a['log-file'] } : {}) }, log.child({ unit: 'workers' })) : undefined;
+  await workers?.start();
   const chaosd = new Chaosd({
     ts, journalDir: path.join(s.stateDir, 'chaosd'), classes: s.pools, log, marginMiB: s.marginMiB, parallel: s.parallel,
-    hostMiB: async () => ((await xen.physinfo()).totalPages * 4) / 1024,
+    hostMiB: async () => ((await xen.physinfo()).totalPages * 4) / 1024, ...(workers ? { builder: workers } : {}),
   });
   const t0 = performance.now();
   const rec = await chaosd.start();
@@ -96,7 +100,7 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen(s.tcp!.port, s.tcp!.host, () => resolve()); });
     servers.push(tcp);
   }
-  log.info({ socket: s.socket, tcp: s.tcp ? `${s.tcp.host}:${s.tcp.port}` : null, pools: s.pools.map((p) => p.name), parallel: s.parallel }, 'chaosd listening');
+  log.info({ socket: s.socket, tcp: s.tcp ? `${s.tcp.host}:${s.tcp.port}` : null, pools: s.pools.map((p) => p.name), parallel: s.parallel, workers: workers?.pids ?? [] }, 'chaosd listening');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -105,6 +109,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping: no new requests; finishing the work under way');
     for (const srv of servers) { srv.close(); srv.closeIdleConnections(); }
     const r = await chaosd.stop();
+    await workers?.stop();
     fs.rmSync(s.socket, { force: true });
     log.info(r, 'chaosd stopped; running VMs are left running');
     process.exit(0);

@@ -11,6 +11,8 @@ export interface DaemonSettings {
   pools: PoolClass[];
   marginMiB: number;
   parallel: number;
+  /** Build worker processes; 0: builds run in chaosd's own process. */
+  workers: number;
   maxBodyBytes: number;
   tcp?: { host: string; port: number; token: string };
 }
@@ -64,7 +66,7 @@ export function groupId(name: string, groupFile = '/etc/group'): number {
 }
 
 export interface RawArgs {
-  socket: string; group: string; 'state-dir': string; pool?: string[]; 'no-pools'?: boolean; 'margin-mib': number; parallel?: number;
+  socket: string; group: string; 'state-dir': string; pool?: string[]; 'no-pools'?: boolean; 'margin-mib': number; parallel?: number; workers?: number;
   'max-body': number; 'tcp-port'?: number; 'tcp-host': string; 'token-file'?: string;
 }
 
@@ -74,7 +76,9 @@ export function settingsFrom(a: RawArgs): DaemonSettings {
   if (problem) throw usage(problem);
   if (!a.socket.startsWith('/')) throw usage('--socket must be an absolute path');
   if (!Number.isInteger(a['margin-mib']) || a['margin-mib'] < 0) throw usage('--margin-mib must be a whole number of MiB');
-  const parallel = a.parallel ?? os.cpus().length;
+  const workers = a.workers ?? os.cpus().length;
+  if (!Number.isInteger(workers) || workers < 0 || workers > 64) throw usage('--workers must be from 0 to 64');
+  const parallel = a.parallel ?? Math.max(1, workers * 2, os.cpus().length);
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 256) throw usage('--parallel must be from 1 to 256');
   if (!Number.isInteger(a['max-body']) || a['max-body'] < 1024) throw usage('--max-body must be at least 1024 bytes');
   let tcp: DaemonSettings['tcp'];
@@ -87,6 +91,6 @@ export function settingsFrom(a: RawArgs): DaemonSettings {
     tcp = { host: a['tcp-host'], port: a['tcp-port'], token };
   }
   return {
-    socket: a.socket, gid: groupId(a.group), stateDir: a['state-dir'], pools, marginMiB: a['margin-mib'], parallel, maxBodyBytes: a['max-body'], ...(tcp ? { tcp } : {}),
+    socket: a.socket, gid: groupId(a.group), stateDir: a['state-dir'], pools, marginMiB: a['margin-mib'], parallel, workers, maxBodyBytes: a['max-body'], ...(tcp ? { tcp } : {}),
   };
 }

@@ -9,6 +9,7 @@ import type { DomainRecord } from '../toolstack/store.js';
 import { Journal, reconcile } from './journal.js';
 import { MemoryBudget, Pools, type PoolClass, type PoolLevel } from './pool.js';
 import { Metrics } from './metrics.js';
+import type { Builder } from './workers.js';
 
 export interface ServiceOptions {
   ts: Toolstack;
@@ -26,6 +27,8 @@ export interface ServiceOptions {
   hostMiB(): Promise<number>;
   /** Delay before a failed refill is retried. */
   refillRetryMs?: number;
+  /** Who does the build steps (prepare, finish, destroy a shell): the worker processes; default the toolstack in this process. */
+  builder?: Builder;
 }
 
 export interface Created { domid: number; name: string; uuid: string; fromPool: string | null; ms: number }
@@ -60,14 +63,16 @@ export class Chaosd {
   /** Domains whose create or destroy is under way: not shown as VMs, not touched by another request. */
   private readonly building = new Set<number>();
   readonly startedAt = Date.now();
+  private readonly builder: Builder;
 
   constructor(private readonly o: ServiceOptions) {
+    this.builder = o.builder ?? o.ts;
     this.journal = new Journal(o.journalDir, o.syncJournal ?? true);
     this.budget = new MemoryBudget(() => o.ts.freeMiB(), o.marginMiB);
     this.slots = new Slots(Math.max(1, o.parallel));
     this.pools = new Pools(o.classes, {
-      prepare: (size, opts) => o.ts.prepare(size, opts),
-      destroyShell: (s) => o.ts.destroyShell(s),
+      prepare: (size, opts) => this.builder.prepare(size, opts),
+      destroyShell: (s) => this.builder.destroyShell(s),
     }, this.budget, {
       beginShell: (uuid, cls) => this.journal.append({ t: 'begin', uuid, cls }),
       shellReady: (shell, cls, ms) => {
@@ -172,12 +177,12 @@ export class Chaosd {
     try {
       if (!shell) {
         const tp = performance.now();
-        shell = await this.o.ts.prepare(shellSizeOf(cfg), { uuid });
+        shell = await this.builder.prepare(shellSizeOf(cfg), { uuid });
         this.metrics.observe('prepare', performance.now() - tp);
       }
       this.building.add(shell.domid);
       const tf = performance.now();
-      const rec = await this.o.ts.finish(shell, cfg, { paused: opts.paused, nameChecked: true });
+      const rec = await this.builder.finish(shell, cfg, { paused: opts.paused, nameChecked: true });
       this.metrics.observe('finish', performance.now() - tf);
       // Written before the reply: a VM reported created is in the journal.
       this.journal.append({ t: 'created', uuid, domid: rec.domid, name: rec.name });

@@ -210,3 +210,15 @@ t.test('bad requests get a 4xx naming the problem, and change nothing', async (t
   t.match(m.json.text, /chaosd_phase_seconds_count\{phase="create"\} 1/);
   await d.stop();
 });
+
+t.test('worker messages are checked on receipt: a request or reply of another version or shape is not taken', async (t) => {
+  const { isReply, isRequest } = await import('../../../daemon/worker-protocol.js');
+  t.ok(isRequest({ v: 1, id: 3, op: 'prepare', size: { memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 }, uuid: '00000000-0000-4000-8000-000000000001' }));
+  t.ok(isRequest({ v: 1, id: 4, op: 'destroyShell', domid: 7 }));
+  t.notOk(isRequest({ v: 2, id: 3, op: 'destroyShell', domid: 7 }), 'another version');
+  t.notOk(isRequest({ v: 1, id: 3, op: 'format', domid: 7 }), 'an unknown op');
+  t.notOk(isRequest({ v: 1, id: 3, op: 'finish', shell: {}, cfg: {} }), 'finish without paused');
+  t.ok(isReply({ v: 1, id: 3, ok: false, error: { code: 'XEN_CALL', message: 'x' } }));
+  t.notOk(isReply({ v: 1, id: 3, ok: false, error: 'x' }));
+  t.notOk(isReply(null));
+});
