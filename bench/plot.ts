@@ -19,7 +19,7 @@ export function wantsLog(values: readonly number[], span = 20): boolean {
 /** A scale over the points' min and max: log (no zero) or linear from zero. */
 function valueScale(name: string, log: boolean, range: 'width' | 'height'): vega.Scale {
   const domain = { data: 'points', fields: ['min', 'max'] };
-  return log ? { name, type: 'log', domain, range } : { name, type: 'linear', domain, range, nice: true, zero: true };
+  return log ? { name, type: 'log', domain, range, padding: 14 } : { name, type: 'linear', domain, range, nice: true, zero: true };
 }
 
 const legend = (title: string): vega.Legend => ({ stroke: 'color', fill: 'color', title, orient: 'bottom', direction: 'horizontal', labelFont: FONT, titleFont: FONT, labelLimit: 400 });
@@ -42,7 +42,7 @@ export function lineSpec(p: { title: string; xTitle: string; yTitle: string; poi
       { name: 'color', type: 'ordinal', domain: series, range: 'category' },
     ],
     axes: [
-      { orient: 'bottom', scale: 'x', title: p.xTitle, grid: true, labelFont: FONT, titleFont: FONT },
+      { orient: 'bottom', scale: 'x', title: p.xTitle, grid: true, tickMinStep: 1, format: 'd', labelFont: FONT, titleFont: FONT },
       { orient: 'left', scale: 'y', title: p.yTitle + (logY ? ' (log scale)' : ''), grid: true, labelFont: FONT, titleFont: FONT },
     ],
     legends: [legend(p.seriesTitle ?? 'configuration')],
@@ -73,7 +73,7 @@ export function dotSpec(p: { title: string; xTitle: string; points: readonly Dot
   const logX = p.logX ?? wantsLog(p.points.flatMap((x) => [x.min, x.max]));
   const items = [...new Set(p.points.map((x) => x.item))];
   const series = [...new Set(p.points.map((x) => x.series))];
-  const rowHeight = Math.max(18, series.length * 12);
+  const rowHeight = Math.max(24, series.length * 14);
   return {
     $schema: 'https://vega.github.io/schema/vega/v5.json',
     width: WIDTH, height: items.length * rowHeight, padding: 8, background: 'white',
