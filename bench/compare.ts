@@ -47,7 +47,7 @@ export function compareSets(a: readonly Sample[], b: readonly Sample[]): Compare
     return m;
   };
   const ga = group(a), gb = group(b);
-  const keys = [...new Set([...ga.keys(), ...gb.keys()])].sort();
+  const keys = [...new Set([...ga.keys(), ...gb.keys()])].sort((x, y) => x.localeCompare(y, 'en', { numeric: true }));
   return keys.map((key) => {
     const x = ga.get(key), y = gb.get(key);
     return { key, unit: (x ?? y)!.unit, ...(x ? { a: summarize(x.values) } : {}), ...(y ? { b: summarize(y.values) } : {}) };
@@ -92,7 +92,7 @@ export function renderComparison(a: ResultSet, b: ResultSet): string {
   }
   if (both.length === 0) out.push('| (nothing measured in both) | | | | | |');
   const ra = toolRatios(a.samples), rb = toolRatios(b.samples);
-  const keys = [...ra.keys()].filter((k) => rb.has(k)).sort();
+  const keys = [...ra.keys()].filter((k) => rb.has(k)).sort((x, y) => x.localeCompare(y, 'en', { numeric: true }));
   if (keys.length) {
     out.push('', '| scenario | metric | parameters | ratio | in A | in B |', '|---|---|---|---|---:|---:|');
     for (const k of keys) {

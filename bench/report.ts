@@ -200,6 +200,12 @@ export function buildReport(resultsDir: string, repoRoot: string, docDir = path.
     'several samples, with min and max kept (the band or whisker in the plots); every raw sample is in the linked JSON lines file.',
     '`npm run bench -- --compare A B` puts two result sets (two commits, or the lab and a real host) side by side.',
     '',
+    'Method: where time is measured against N running guests, the N background guests are made the fastest',
+    'way available (the toolstack in process); only the measured creates use the configuration under test,',
+    'and the configurations take turns within each repetition, so that drift in the lab hits them alike. Boot',
+    'time runs from the create call to the guest\'s ready mark on its console. The lab\'s memory is sized for the',
+    'largest N. A commit id ending in `-dirty` means the working tree had uncommitted changes when it ran.',
+    '',
   ];
   if (latest.size === 0) {
     out.push('No results yet: run `npm run bench`.');
