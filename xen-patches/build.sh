@@ -1,10 +1,12 @@
 #!/bin/sh
 # Builds lightvm's patched Xen hypervisor: Debian's xen source through apt, the noxs patch series, the hypervisor only.
 #
-# Usage: xen-patches/build.sh [--print-path] [--force]
+# Usage: xen-patches/build.sh [--print-path | --check | --force]
 #   prints, on its last line of stdout, the hypervisor image for `lab up --xen` (an ELF that QEMU's
 #   multiboot loader boots, like the gunzipped /boot/xen-4.17-amd64.gz).
 #   --print-path  only print where the image is (or would be), build nothing
+#   --check       build nothing; exit 0 (and print the path) if the image is built from the current
+#                 inputs, 1 if it is missing or stale
 #   --force       rebuild even when the inputs have not changed
 # Environment: LIGHTVM_XEN_CACHE (default xen-patches/.cache), LIGHTVM_XEN_SOURCE_VERSION (a Debian
 # version of the xen source package to use instead of the newest one that downloads),
@@ -26,11 +28,13 @@ python=/usr/bin/python3
 vendor=-lightvm-noxs
 
 force=no
+check=no
 for arg in "$@"; do
   case $arg in
     --print-path) echo "$image"; exit 0 ;;
+    --check) check=yes ;;
     --force) force=yes ;;
-    *) echo "xen-patches/build.sh: unknown argument $arg (use --print-path or --force)" >&2; exit 2 ;;
+    *) echo "xen-patches/build.sh: unknown argument $arg (use --print-path, --check or --force)" >&2; exit 2 ;;
   esac
 done
 
@@ -44,9 +48,14 @@ patches=$(ls "$here"/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null || true)
 [ -n "$patches" ] || die "no patches (NNNN-*.patch) in $here"
 inputs=$(cat $patches "$here/include/noxs.h" "$0" "$config" | sha256sum | cut -d' ' -f1)${LIGHTVM_XEN_SOURCE_VERSION:+-$LIGHTVM_XEN_SOURCE_VERSION}
 if [ "$force" = no ] && [ -f "$image" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ]; then
-  say "up to date: $image"
+  [ "$check" = yes ] || say "up to date: $image"
   echo "$image"
   exit 0
+fi
+if [ "$check" = yes ]; then
+  if [ -f "$image" ]; then say "$image is stale: the patches, the header or Debian's configuration changed since it was built"
+  else say "$image is not built"; fi
+  exit 1
 fi
 
 # Build tools of the hypervisor alone (not of Xen's tools, which Debian's packages provide).
