@@ -12,6 +12,7 @@
 
 extern "C" {
 #include <xenctrl.h>  // first: defines __XEN_TOOLS__ before any xen/*.h is read
+#include <xencall.h>
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
 #include <xenguest.h>
