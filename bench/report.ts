@@ -227,12 +227,13 @@ export function buildReport(resultsDir: string, repoRoot: string, docDir = path.
       return v.length ? summarize(v).median : undefined;
     };
     const said: string[] = [];
+    const speed = (r: number) => (r >= 1 ? `${r.toFixed(2)}x faster than xl` : `${(1 / r).toFixed(2)}x slower than xl`);
     for (const t of tools.filter((x) => x !== 'xl')) {
       const at = [ns[0], ns[ns.length - 1]].filter((n, i, a) => a.indexOf(n) === i)
-        .map((n) => { const a = med('xl', n), b = med(t, n); return a && b ? `${ratio(a, b)} at N=${n}` : undefined; }).filter(Boolean);
-      if (at.length) said.push(`xl takes ${at.join(' and ')} the time of ${label(t)}`);
+        .map((n) => { const a = med('xl', n), b = med(t, n); return a && b ? `${speed(a / b)} at N=${n}` : undefined; }).filter(Boolean);
+      if (at.length) said.push(`${label(t)} goes from create to ready ${at.join(' and ')}`);
     }
-    if (said.length) out.push(`In one run, side by side: ${said.join('; ')}.`, '');
+    if (said.length) out.push(`Measured side by side (medians): ${said.join('; ')}.`, '');
     const floor = latest.get('fork-exec')?.samples.filter((x) => x.metric === 'c-fork-exec-wait' && x.host.kind === h.kind);
     const chaos0 = med('chaos', ns[0]);
     if (floor?.length && chaos0) {
