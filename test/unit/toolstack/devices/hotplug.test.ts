@@ -64,3 +64,45 @@ t.test('the pid file is a lock: a second holder is refused, a stale one replaced
   t.notOk(fs.existsSync(file), 'released');
   lock.release();
 });
+
+t.test('create with xendevd: the back end is written without hotplug-status, create waits for it, and a failure destroys the domain', async (t) => {
+  const { Toolstack } = await import('../../../../toolstack/domain.js');
+  const { XenStoreBackend } = await import('../../../../toolstack/devices/xenstore-backend.js');
+  const { DomainStore } = await import('../../../../toolstack/store.js');
+  const { ChaosError } = await import('../../../../toolstack/errors.js');
+  const { pino } = await import('pino');
+  const pidFile = path.join(dir, 'create.pid');
+  fs.writeFileSync(pidFile, `${process.pid}\n`);
+  const xen = new FakeXen();
+  const xs = new XenStore(xen as never);
+  const stateDir = fs.mkdtempSync(path.join(dir, 'state-'));
+  const ts = new Toolstack({
+    xen: xen as never, backend: new XenStoreBackend(xs, undefined, new XendevdHotplug(xs, { pidFile, marker: MARKER, timeoutMs: 500 })),
+    store: new DomainStore(stateDir), log: pino({ level: 'silent' }),
+    wrap: (err, domid) => new ChaosError('XEN_CALL', (err as Error).message, { domid, cause: err }),
+  });
+  const cfg = (name: string) => ({
+    name, type: 'pv', kernel: '/guests/noop', cmdline: '', memoryMiB: 4, maxMemoryMiB: 4, vcpus: 1, maxVcpus: 1, cpus: 'all',
+    vifs: [{ bridge: 'xenbr0' }], disks: [], onPoweroff: 'destroy', onReboot: 'restart', onCrash: 'destroy', devMethod: 'xenstore',
+  }) as never;
+  // A stand-in for xendevd: marks every vif back end connected once it appears, and records what it first saw.
+  const seen: (string | undefined)[] = [];
+  let connect = true;
+  const timer = setInterval(() => {
+    for (const k of [...xen.store.keys()]) {
+      const m = /^(\/local\/domain\/0\/backend\/vif\/\d+\/\d+)\/frontend-id$/.exec(k);
+      if (m && !xen.store.has(`${m[1]}/seen`)) {
+        xen.store.set(`${m[1]}/seen`, '1');
+        seen.push(xen.store.get(`${m[1]}/hotplug-status`));
+        if (connect) xen.store.set(`${m[1]}/hotplug-status`, 'connected');
+      }
+    }
+  }, 5);
+  t.teardown(() => clearInterval(timer));
+  const r = await ts.create(cfg('hp1'));
+  t.same(seen, [undefined], 'chaos wrote no hotplug-status of its own');
+  t.equal(xen.store.get(`/local/domain/0/backend/vif/${r.domid}/0/hotplug-status`), 'connected');
+  connect = false;
+  await t.rejects(ts.create(cfg('hp2')), { code: 'TIMEOUT', message: /not connected by xendevd/ });
+  t.notOk((await ts.list()).some((d) => d.name === 'hp2'), 'the half-made domain is gone');
+});
