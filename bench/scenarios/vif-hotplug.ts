@@ -4,6 +4,7 @@ import { collect, type Scenario } from '../scenario.js';
 const scenario: Scenario = {
   name: 'vif-hotplug',
   description: 'vif hotplug: from the vif appearing (kernel uevent) to on the bridge and hotplug-status connected, xendevd vs the stock vif-bridge script, under xl',
+  tools: ['xendevd', 'vif-bridge'],
   memoryMiB: () => 2048,
   estimateSeconds: (o) => 20 + (o.reps ?? (o.full ? 10 : 3)) * 2 * 20,
   async run(target, host, o) {
