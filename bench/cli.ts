@@ -59,6 +59,9 @@ export function scenarioOptions(a: BenchArgs): { scenarios: Scenario[]; options:
   if (a.reps !== undefined && (!Number.isInteger(a.reps) || a.reps < 1 || a.reps > 1000)) throw new UsageError('--reps takes a whole number from 1 to 1000');
   const tools = a.tools?.split(',');
   if (tools && tools.some((t) => !/^[a-z][a-z0-9-]{0,30}$/.test(t))) throw new UsageError('--tools takes tool names (lower case, digits, dashes), comma separated, e.g. xl,chaos');
+  const known = new Set(scenarios.flatMap((s) => s.tools ?? []));
+  const unknown = tools?.filter((t) => !known.has(t));
+  if (scenarios.every((s) => s.tools) && unknown?.length) throw new UsageError(`--tools: ${unknown.join(', ')} is compared by none of these scenarios; they know ${[...known].join(', ')}`);
   return { scenarios, options: { full: a.full, reps: a.reps, counts, tools } };
 }
 

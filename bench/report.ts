@@ -124,6 +124,7 @@ export const CONFIG_LABELS: Record<string, string> = {
   xl: 'xl',
   chaos: 'chaos over xenstore',
   'chaos-cli': 'chaos command over xenstore',
+  chaosd: 'chaosd with shells (xenstore)',
 };
 const label = (tool: string) => CONFIG_LABELS[tool] ?? tool;
 

@@ -30,7 +30,13 @@ export async function runScenarios(plan: RunPlan, ui: Progress): Promise<RunOutc
   for (const s of plan.scenarios) {
     ui.start(s.name);
     const t0 = performance.now();
-    const o: ScenarioOptions = { ...plan.options, progress: (l) => ui.line(`  ${l}`), step: (d, t) => ui.step(d, t) };
+    const tools = plan.options.tools && s.tools ? plan.options.tools.filter((x) => s.tools!.includes(x)) : plan.options.tools;
+    if (tools && tools.length === 0) {
+      ui.line(`  skipped: it compares ${s.tools!.join(', ')}, none of --tools`);
+      ui.finish();
+      continue;
+    }
+    const o: ScenarioOptions = { ...plan.options, tools, progress: (l) => ui.line(`  ${l}`), step: (d, t) => ui.step(d, t) };
     let samples = [] as Awaited<ReturnType<Scenario['run']>>;
     let error: string | undefined;
     try {

@@ -35,6 +35,8 @@ export interface Scenario {
   /** Memory the lab needs for the largest size of this scenario, MiB. */
   memoryMiB(o: ScenarioOptions): number;
   run(target: Target, host: HostProps, o: ScenarioOptions): Promise<Sample[]>;
+  /** The tools (configurations) it can compare, if it compares any: `--tools` is narrowed to these. */
+  tools?: readonly string[];
   /** A rough time for the progress bar's first estimate (later runs use the recorded times), s. */
   estimateSeconds?(o: ScenarioOptions): number;
 }

@@ -12,6 +12,7 @@ export function createScenario(name: string, tools: string[], description: strin
   return {
     name,
     description,
+    tools,
     memoryMiB: (o) => 1024 /* dom0 */ + 512 /* Xen */ + Math.max(...countsOf(o)) * 6 + 256,
     estimateSeconds: (o) => {
       const reps = o.reps ?? (o.full ? 5 : 3), per: Record<string, number> = { xl: 4, chaos: 1.5, 'chaos-cli': 33 };

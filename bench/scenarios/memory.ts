@@ -1,11 +1,12 @@
 // Scenario: memory per noop guest as Xen sees it (the host's free memory drop per guest, the guest's own pages, Xen's overhead), xl vs chaos.
 import { collect, type Scenario, type ScenarioOptions } from '../scenario.js';
 
-const countOf = (o: ScenarioOptions) => o.counts?.length ? Math.max(...o.counts) : (o.full ? 50 : 10);
+const countOf = (o: ScenarioOptions) => (o.counts?.length ? Math.max(1, ...o.counts) : (o.full ? 50 : 10));
 
 const scenario: Scenario = {
   name: 'memory',
   description: 'memory per noop guest (4 MiB) in Xen\'s view: the drop in the host\'s free memory per guest, the pages the guest holds, and the rest (Xen\'s own), xl vs chaos',
+  tools: ['xl', 'chaos'],
   memoryMiB: (o) => 1024 + 512 + countOf(o) * 6 + 256,
   estimateSeconds: (o) => 10 + countOf(o) * 2 * (o.reps ?? (o.full ? 2 : 1)) * 3,
   async run(target, host, o) {

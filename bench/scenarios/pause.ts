@@ -4,6 +4,7 @@ import { collect, type Scenario } from '../scenario.js';
 const scenario: Scenario = {
   name: 'pause',
   description: 'pause and unpause of a running noop guest, each on its own: xl vs chaos (the toolstack in a long-running process); full mode adds the chaos command',
+  tools: ['xl', 'chaos', 'chaos-cli'],
   memoryMiB: () => 2048,
   estimateSeconds: (o) => 15 + (o.reps ?? (o.full ? 20 : 10)) * (o.full ? 18 : 1.5),
   async run(target, host, o) {

@@ -4,6 +4,7 @@ import { collect, type Scenario } from '../scenario.js';
 const scenario: Scenario = {
   name: 'save-restore',
   description: 'save and restore of a Linux guest (tinyx ticker, 96 MiB), xl vs chaos, and chaos migrating it to localhost',
+  tools: ['xl', 'chaos'],
   memoryMiB: () => 4096,
   estimateSeconds: (o) => 30 + (o.reps ?? (o.full ? 5 : 2)) * 25,
   async run(target, host, o) {

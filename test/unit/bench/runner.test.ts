@@ -40,6 +40,20 @@ t.test('a failure part way keeps its samples, the next scenario still runs, run.
   t.equal(expectedSeconds(path.dirname(dir), 'full').size, 0, 'a quick run says nothing of full mode');
 });
 
+t.test('--tools is narrowed to what each scenario compares; a scenario comparing none of them is skipped', async (t) => {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-runner-')), 'run3');
+  t.teardown(() => fs.rmSync(path.dirname(dir), { recursive: true, force: true }));
+  const seen: Record<string, string[] | undefined> = {};
+  const scenarios: Scenario[] = [
+    { ...fake('both', async (_t, _h, o) => { seen.both = o.tools; return []; }), tools: ['xl', 'chaos'] },
+    { ...fake('other', async (_t, _h, o) => { seen.other = o.tools; return []; }), tools: ['xendevd'] },
+    fake('any', async (_t, _h, o) => { seen.any = o.tools; return []; }),
+  ];
+  const r = await runScenarios({ scenarios, options: { full: false, tools: ['chaos', 'chaos-cli'] }, target, host, dir }, quiet());
+  t.same(seen, { both: ['chaos'], any: ['chaos', 'chaos-cli'] });
+  t.same(r.failures, []);
+});
+
 t.test('when the lab is gone, the rest is not run and is reported', async (t) => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-runner-')), 'run2');
   t.teardown(() => fs.rmSync(path.dirname(dir), { recursive: true, force: true }));
@@ -62,6 +76,7 @@ t.test('bad arguments are usage errors with a sentence', async (t) => {
   t.throws(() => scenarioOptions(parseArgs(['--counts', '0,,10'])), /--counts takes whole numbers/);
   t.throws(() => scenarioOptions(parseArgs(['--reps', '0'])), /--reps takes a whole number/);
   t.throws(() => scenarioOptions(parseArgs(['--tools', 'xl,Bad Tool'])), /--tools takes tool names/);
+  t.throws(() => scenarioOptions(parseArgs(['--scenario', 'pause', 'memory', '--tools', 'xl,foo'])), /--tools: foo is compared by none of these scenarios; they know xl, chaos, chaos-cli/);
   const ok = scenarioOptions(parseArgs(['--scenario', 'pause', '--counts', '0,10', '--tools', 'xl,chaos', '--full']));
   t.same(ok.options, { full: true, reps: undefined, counts: [0, 10], tools: ['xl', 'chaos'] });
   t.same(ok.scenarios.map((x) => x.name), ['pause']);
