@@ -142,9 +142,15 @@ int lvm_lwip_start(struct netif **out)
 	netif_set_default(&netif);
 	netif_set_up(&netif);
 	lvm_net_mac(net, mac);
-	lvm_printf("lightvm: net: %s/%d gw %s mac %02x:%02x:%02x:%02x:%02x:%02x\n",
-		   ip4addr_ntoa(&ip), 32 - __builtin_ctz(lwip_ntohl(ip4_addr_get_u32(&mask))),
-		   ip4_addr_isany_val(gw) ? "none" : "set", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	{
+		char ips[16], gws[16];
+
+		ip4addr_ntoa_r(&ip, ips, sizeof(ips));
+		ip4addr_ntoa_r(&gw, gws, sizeof(gws));
+		lvm_printf("lightvm: net: %s/%d gw %s mac %02x:%02x:%02x:%02x:%02x:%02x\n", ips,
+			   32 - __builtin_ctz(lwip_ntohl(ip4_addr_get_u32(&mask))),
+			   ip4_addr_isany_val(gw) ? "none" : gws, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	}
 	/* Tell the switch (and peers' ARP caches) where we are now, as after a resume. */
 	etharp_gratuitous(&netif);
 	*out = &netif;

@@ -39,5 +39,7 @@
 #define TCP_SND_BUF		(4 * TCP_MSS)
 #define TCP_SND_QUEUELEN	(4 * TCP_SND_BUF / TCP_MSS)
 #define LWIP_TCP_KEEPALIVE	0
+/* lwIP's own timers plus a few for apps (daytime's peer retry). */
+#define MEMP_NUM_SYS_TIMEOUT	(LWIP_NUM_SYS_TIMEOUT_INTERNAL + 4)
 
 #endif
