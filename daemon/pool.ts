@@ -45,7 +45,9 @@ export class MemoryBudget {
 
   /** Reserves `mib` if it is available; false if not (nothing is reserved then). */
   async reserve(mib: number): Promise<boolean> {
-    if ((await this.available()) < mib) return false;
+    const free = await this.freeMiB();
+    // Checked and taken in one step after the only await: two reservations cannot both see the same room.
+    if (free - this.reserved - this.marginMiB < mib) return false;
     this.reserved += mib;
     return true;
   }

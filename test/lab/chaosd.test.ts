@@ -4,7 +4,7 @@ import http from 'node:http';
 import t from 'tap';
 import type { Lab } from '../../lab/lab.js';
 import { DOM0_PORTS } from '../../lab/config.js';
-import { NOOP_KERNEL, PROJECT, READY, chaos, labOrSkip, waitForConsole } from './fixture.js';
+import { NOOP_KERNEL, PROJECT, READY, chaos, labOrSkip, noopConfig, putFile, waitForConsole } from './fixture.js';
 
 const { lab, skip } = labOrSkip();
 
@@ -145,6 +145,18 @@ t.test('chaosd on real Xen', { skip, timeout: 3_600_000 }, async (t) => {
     const p = await chaos(l, ['--chaosd-socket', SOCK, 'pools', '--json']);
     t.equal(p.code, 0, p.stderr);
     t.equal(JSON.parse(p.stdout)[0].name, 't4', 'chaos pools reads the daemon\'s pools');
+  });
+
+  await t.test('chaos create -n through chaosd: every copy is made by the daemon, with a summary', async (t) => {
+    const cfg = `/run/lightvm-chaosd-test-${ID}/n.cfg`;
+    await putFile(l, cfg, noopConfig(`${PREFIX}-cli`));
+    const r = await chaos(l, ['--chaosd-socket', SOCK, 'create', '-n', '3', cfg]);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stderr, /3 created, 0 failed in [\d.]+ s: \d+ ms per VM/, 'the summary');
+    const vms = ((await api('GET', '/v1/domains')).json as { name: string }[]).map((d) => d.name);
+    t.ok([1, 2, 3].every((i) => vms.includes(`${PREFIX}-cli-${i}`)), 'chaosd lists all three');
+    const d = await chaos(l, ['--chaosd-socket', SOCK, 'destroy', `${PREFIX}-cli-1`, `${PREFIX}-cli-2`, `${PREFIX}-cli-3`]);
+    t.equal(d.code, 0, d.stderr);
   });
 
   await t.test(`${MANY} creates from ${CLIENTS} concurrent clients all succeed with unique names and ids`, async (t) => {

@@ -222,3 +222,11 @@ t.test('worker messages are checked on receipt: a request or reply of another ve
   t.notOk(isReply({ v: 1, id: 3, ok: false, error: 'x' }));
   t.notOk(isReply(null));
 });
+
+t.test('reservations made at the same moment never take the same memory twice', async (t) => {
+  const { MemoryBudget } = await import('../../../daemon/pool.js');
+  const b = new MemoryBudget(async () => { await new Promise((r) => setTimeout(r, 1)); return 10; }, 2);
+  const got = await Promise.all(Array.from({ length: 5 }, () => b.reserve(4)));
+  t.equal(got.filter(Boolean).length, 2, 'two of five 4 MiB reservations fit in 10 MiB with a 2 MiB margin');
+  t.equal(b.reservedMiB, 8);
+});
