@@ -16,6 +16,7 @@ const MODULES = await Promise.all([
   import('./scenarios/save-restore.js'),
   import('./scenarios/vif-hotplug.js'),
   import('./scenarios/cli-startup.js'),
+  import('./scenarios/unikernels.js'),
 ]);
 
 export const SCENARIOS: readonly Scenario[] = MODULES.map((m) => m.default);
