@@ -7,10 +7,12 @@ const GUESTS = ['noop', 'daytime'] as const;
 type Guest = (typeof GUESTS)[number];
 /** daytime needs a vif and an address: the issue's guests use 10.88.0.100-199; the bench takes .199. */
 const BENCH_IP = '10.88.0.199/24';
+/** xl always runs a vif script: in the lab, xendevd's no-op one (named for labs booted before it was xl's default). */
+const XENDEVD_SCRIPT = '/etc/xen/scripts/vif-xendevd';
 
 function configText(guest: Guest, name: string, kernel: string, memoryMiB: number): string {
   const lines = [`name="${name}"`, 'type="pv"', `kernel="${kernel}"`, `memory=${memoryMiB}`, 'vcpus=1'];
-  if (guest === 'daytime') lines.push('vif=["bridge=xenbr0"]', `extra="ip=${BENCH_IP}"`);
+  if (guest === 'daytime') lines.push(`vif=["bridge=xenbr0${fs.existsSync(XENDEVD_SCRIPT) ? ',script=vif-xendevd' : ''}"]`, `extra="ip=${BENCH_IP}"`);
   return lines.join('\n') + '\n';
 }
 
