@@ -18,34 +18,53 @@ const kernel = arg(argv, 'kernel');
 const tools = arg(argv, 'tools', Object.keys(SCRIPTS).join(',')).split(',');
 for (const t of tools) if (!SCRIPTS[t]) throw new Error(`unknown tool ${t}: one of ${Object.keys(SCRIPTS).join(', ')}`);
 
-const xs = new XenStore(loadNative());
-/** When the kernel announced each network interface (its uevent "add"), by name. */
-const appeared = new Map<string, number>();
+const xen = loadNative();
+const xs = new XenStore(xen);
+/**
+ * Every vif the kernel announces (its uevent "add") is timed from that moment, before xl returns
+ * and before it is known whose it is: waiting for xl would put xl's own return into the figure.
+ */
+const timings = new Map<string, Promise<{ bridgeMs: number; connectedMs: number }>>();
 const source = new LinuxHostNet().listen((s) => {
   if (s.kind !== 'message' || s.senderPid !== 0) return;
-  const t = performance.now();
+  const t0 = performance.now();
   const p = parseUevent(s.data);
   if (!p.ok || p.event.action !== 'add' || p.event.env.get('SUBSYSTEM') !== 'net') return;
-  const ifname = p.event.env.get('INTERFACE');
-  if (ifname && /^vif\d+\.\d+$/.test(ifname)) appeared.set(ifname, t);
+  const m = /^vif(\d+)\.(\d+)$/.exec(p.event.env.get('INTERFACE') ?? '');
+  if (!m) return;
+  const t = watch(m[0], `/local/domain/0/backend/vif/${m[1]}/${m[2]}`, t0);
+  t.catch(() => undefined);  // another's vif may go away: only ours are awaited
+  timings.set(m[0], t);
 });
 
-/** Polls until the vif is a port of the bridge and its back end says connected; the times from its appearance, ms. */
-async function watch(ifname: string, backend: string): Promise<{ bridgeMs: number; connectedMs: number }> {
-  const t0 = appeared.get(ifname);
-  if (t0 === undefined) throw new Error(`no uevent was seen for ${ifname}`);
-  let bridgeAt: number | undefined, connectedAt: number | undefined;
-  while (bridgeAt === undefined || connectedAt === undefined) {
-    if (performance.now() - t0 > TIMEOUT_MS) throw new Error(`${ifname}: not bridged and connected within ${TIMEOUT_MS / 1000} s`);
-    if (bridgeAt === undefined && fs.existsSync(`/sys/class/net/${BRIDGE}/brif/${ifname}`)) bridgeAt = performance.now();
-    if (connectedAt === undefined) {
-      const s = await xs.read(`${backend}/hotplug-status`);
-      if (s === 'connected') connectedAt = performance.now();
-      else if (s === 'error') throw new Error(`${ifname}: hotplug failed: ${await xs.read(`${backend}/hotplug-error`) ?? '?'}`);
+/**
+ * Times the vif from `t0` to a port of the bridge (sysfs, polled every millisecond: cheap) and to
+ * `hotplug-status = connected` (a XenStore watch: polling XenStore would load xenstored and slow
+ * down the very agent being measured). Both in ms.
+ */
+async function watch(ifname: string, backend: string, t0: number): Promise<{ bridgeMs: number; connectedMs: number }> {
+  let connectedAt: number | undefined, failed: string | undefined;
+  const node = `${backend}/hotplug-status`;
+  const check = async () => {
+    if (connectedAt !== undefined || failed !== undefined) return;
+    const s = await xs.read(node);
+    if (s === 'connected') connectedAt ??= performance.now();
+    else if (s === 'error') failed = `hotplug failed: ${await xs.read(`${backend}/hotplug-error`) ?? '?'}`;
+  };
+  const id = await xen.xsWatch(node, 'vif-hotplug', () => { void check(); });
+  try {
+    let bridgeAt: number | undefined;
+    while (bridgeAt === undefined || connectedAt === undefined) {
+      if (failed) throw new Error(`${ifname}: ${failed}`);
+      if (performance.now() - t0 > TIMEOUT_MS) throw new Error(`${ifname}: not bridged and connected within ${TIMEOUT_MS / 1000} s`);
+      if (bridgeAt === undefined && fs.existsSync(`/sys/class/net/${BRIDGE}/brif/${ifname}`)) bridgeAt = performance.now();
+      else if (bridgeAt === undefined && !fs.existsSync(`/sys/class/net/${ifname}`)) throw new Error(`${ifname} went away`);
+      await new Promise((r) => setTimeout(r, 1));
     }
-    await new Promise((r) => setTimeout(r, 1));
+    return { bridgeMs: bridgeAt - t0, connectedMs: connectedAt - t0 };
+  } finally {
+    await xen.xsUnwatch(id).catch(() => undefined);
   }
-  return { bridgeMs: bridgeAt - t0, connectedMs: connectedAt - t0 };
 }
 
 async function once(tool: string, rep: number): Promise<void> {
@@ -58,11 +77,13 @@ async function once(tool: string, rep: number): Promise<void> {
     const id = Number((await run('xl', ['domid', name])).out.trim());
     if (!Number.isInteger(id) || id <= 0) throw new Error(`no domain id for ${name}`);
     const ifname = `vif${id}.0`;
-    const r = await watch(ifname, `/local/domain/0/backend/vif/${id}/0`);
+    const timing = timings.get(ifname);
+    if (!timing) throw new Error(`no uevent was seen for ${ifname}`);
+    const r = await timing;
     emit({ kind: 'sample', tool, metric: 'vif-bridged', value: r.bridgeMs, rep });
     emit({ kind: 'sample', tool, metric: 'vif-connected', value: r.connectedMs, rep });
     progress(`${tool} rep ${rep + 1}/${reps}: bridged ${r.bridgeMs.toFixed(1)} ms, connected ${r.connectedMs.toFixed(1)} ms after the vif appeared`);
-    appeared.delete(ifname);
+    timings.delete(ifname);
   } finally {
     await run('xl', ['destroy', name]);
     fs.rmSync(file, { force: true });
