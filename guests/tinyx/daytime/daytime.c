@@ -112,23 +112,35 @@ static bool field(const char *s, int n, char *buf, size_t size)
 	return true;
 }
 
-/* Parses ip= from the command line; returns an error text, or NULL on success. */
-static const char *parse_ip(struct ipconf *c)
+/* The value of the last word `<key>=<value>` on the kernel command line, copied into buf; false if none. */
+static bool cmdline_value(const char *key, char *buf, size_t size)
 {
 	char cmd[4096];
 	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return "cannot read /proc/cmdline";
+		return false;
 	ssize_t n = read(fd, cmd, sizeof(cmd) - 1);
 	close(fd);
 	if (n <= 0)
-		return "cannot read /proc/cmdline";
+		return false;
 	cmd[n] = '\0';
-	const char *v = NULL;
-	for (char *save, *w = strtok_r(cmd, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
-		if (strncmp(w, "ip=", 3) == 0)
-			v = w + 3; /* the last one wins, as for the kernel's own options */
-	if (!v)
+	size_t klen = strlen(key);
+	bool found = false;
+	for (char *save, *w = strtok_r(cmd, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		/* the last one wins, as for the kernel's own options */
+		if (strncmp(w, key, klen) == 0 && w[klen] == '=' && strlen(w + klen + 1) < size) {
+			strcpy(buf, w + klen + 1);
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* Parses ip= from the command line; returns an error text, or NULL on success. */
+static const char *parse_ip(struct ipconf *c)
+{
+	static char v[256];
+	if (!cmdline_value("ip", v, sizeof(v)))
 		return "no ip= on the kernel command line (ip=<address>::<gateway>:<netmask>::<device>)";
 	char buf[64];
 	memset(c, 0, sizeof(*c));
@@ -234,6 +246,51 @@ static size_t daytime(char *buf, size_t size)
 	return n;
 }
 
+/*
+ * daytime.ask=<address>: before serving, ask another daytime server (a guest on the same bridge)
+ * for the time and print its answer, so that a test sees two guests reach each other. Retries for
+ * a while: the other guest may still be booting.
+ */
+static void ask(const char *addr)
+{
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(DAYTIME_PORT);
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+		sayf("daytime.ask: not an IPv4 address:", addr, 0);
+		return;
+	}
+	for (int attempt = 0; attempt < 120; attempt++) {
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			break;
+		struct timeval tv = {5, 0};
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			char buf[128];
+			size_t got = 0;
+			ssize_t n;
+			while (got < sizeof(buf) - 1 && (n = read(s, buf + got, sizeof(buf) - 1 - got)) > 0)
+				got += (size_t)n;
+			close(s);
+			buf[got] = '\0';
+			/* Only printable ASCII reaches the console: the answer comes from elsewhere. */
+			for (size_t i = 0; i < got; i++)
+				if (buf[i] < 0x20 || buf[i] > 0x7e)
+					buf[i] = buf[i] == '\r' || buf[i] == '\n' ? '\0' : '?';
+			char line[256];
+			snprintf(line, sizeof(line), "daytime: %s says %s\n", addr, buf);
+			say(line);
+			return;
+		}
+		close(s);
+		sleep(1);
+	}
+	sayf("daytime.ask: no answer from", addr, 0);
+}
+
 static int serve(void)
 {
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -287,8 +344,12 @@ int main(void)
 		char a[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &c.addr, a, sizeof(a));
 		sayf("address", a, 0);
-		if (load_module(NETFRONT_KO) && configure(&c))
+		if (load_module(NETFRONT_KO) && configure(&c)) {
+			char peer[64];
+			if (cmdline_value("daytime.ask", peer, sizeof(peer)))
+				ask(peer);
 			serve();
+		}
 	}
 	/* PID 1 must not exit (the kernel would panic): stay, so the console shows what went wrong. */
 	say("daytime: not serving\n");
