@@ -95,7 +95,17 @@ async function main(): Promise<void> {
   // Interleaved, so that both agents see the same conditions (the emulated CPU's load drifts).
   for (let rep = 0; rep < reps; rep++) {
     for (const tool of tools) {
-      await once(tool, rep);
+      // Under a loaded emulated CPU, xl's own wait for netback (before any hotplug) can time out: try again, twice at most.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await once(tool, rep);
+          break;
+        } catch (err) {
+          const msg = (err as Error).message;
+          if (!msg.startsWith('xl create') || attempt >= 3) throw err;
+          progress(`${tool} rep ${rep + 1}: ${msg.split('\n')[0]}; trying again`);
+        }
+      }
       step(++done, reps * tools.length);
     }
   }
