@@ -193,7 +193,11 @@ export class Xendevd {
     const log = this.log.child({ domid: v.domid, devid: v.devid, vif: v.ifname });
     const master = this.host.exists(v.ifname) ? this.host.master(v.ifname) : undefined;
     if (master !== undefined && this.host.isBridge(master)) {
-      await this.host.bridgeDelIf(master, v.ifname).catch((err: Error) => log.warn({ err: err.message }, `cannot take ${v.ifname} off ${master}`));
+      await this.host.bridgeDelIf(master, v.ifname).catch((err: Error) => {
+        // netback often frees the interface (which leaves the bridge with it) between the check and the ioctl.
+        if (this.host.exists(v.ifname)) log.warn({ err: err.message }, `cannot take ${v.ifname} off ${master}`);
+        else log.debug(`${v.ifname} went away by itself`);
+      });
     }
     // Only a back end that is still there: an rm of a gone node is harmless, a write would not be.
     if (await this.xs.read(`${be}/hotplug-status`) !== undefined) await this.rmQuiet(`${be}/hotplug-status`);

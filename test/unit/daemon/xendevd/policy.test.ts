@@ -198,3 +198,14 @@ t.test('stop closes the socket; a bad default bridge is refused', async (t) => {
   t.ok(host.closed);
   t.throws(() => new Xendevd(host, new FakeXs(), { defaultBridge: 'a/b' }, pino({ level: 'silent' }) as unknown as Log), /not an interface name/);
 });
+
+t.test('an interface that goes away during offline is not an error', async (t) => {
+  const { host, xs, d, backend, send } = setup();
+  await d.start();
+  backend(17); host.addVif(17, 0);
+  await send(vifOnline(17, 0));
+  host.bridgeDelIf = async (b: string, n: string) => { host.ifaces.delete(n); throw new Error(`if_nametoindex: No such device (${n}) on ${b}`); };
+  await send(datagram('offline@/devices/vif-17-0', { SUBSYSTEM: 'xen-backend', XENBUS_TYPE: 'vif', XENBUS_PATH: 'backend/vif/17/0', vif: 'vif17.0' }));
+  t.equal(d.stats.detached, 1);
+  t.equal(xs.nodes.get(`${be(17)}/hotplug-status`), undefined, 'hotplug-status removed all the same');
+});
