@@ -175,12 +175,16 @@ export class Toolstack {
       handle: uuid, maxVcpus: size.maxVcpus, maxGrantFrames: MAX_GRANT_FRAMES, maxMaptrackFrames: MAX_MAPTRACK_FRAMES,
     }));
     try {
-      await this.call(this.d.xen.domainMaxVcpus(domid, size.maxVcpus), domid);
-      await this.call(this.d.xen.domainSetMaxMem(domid, size.maxMemoryMiB * 1024 + MAXMEM_SLACK_KIB), domid);
-      await this.call(this.d.xen.domainSetMemmapLimit(domid, size.maxMemoryMiB * 1024), domid);
-      const storePort = await this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid);
-      const consolePort = await this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid);
-      await this.d.backend.prepare({ domid, uuid });
+      // Each step needs only the domain id: they run side by side (the addon runs each on a thread of
+      // its own). All are waited for, failed or not, so a rollback never races a step still running.
+      const [, , , storePort, consolePort] = await settleAll([
+        this.call(this.d.xen.domainMaxVcpus(domid, size.maxVcpus), domid),
+        this.call(this.d.xen.domainSetMaxMem(domid, size.maxMemoryMiB * 1024 + MAXMEM_SLACK_KIB), domid),
+        this.call(this.d.xen.domainSetMemmapLimit(domid, size.maxMemoryMiB * 1024), domid),
+        this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
+        this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
+        this.d.backend.prepare({ domid, uuid }),
+      ] as const);
       this.d.log.debug({ domid, phase: 'prepare', ms: performance.now() - t0 }, 'shell prepared');
       return { domid, uuid, size: { ...size }, consolePort, storePort };
     } catch (err) {
@@ -252,8 +256,8 @@ export class Toolstack {
       domid, name: cfg.name, uuid: shell.uuid, memoryKiB: cfg.memoryMiB * 1024, maxMemoryKiB: cfg.maxMemoryMiB * 1024,
       vcpus: cfg.vcpus, maxVcpus: cfg.maxVcpus,
     };
-    await this.d.backend.connect(setup, shell, rings);
-    await this.d.backend.addDevices(setup, cfg);
+    // The console and store nodes and the devices' nodes are separate transactions that need nothing of each other.
+    await settleAll([this.d.backend.connect(setup, shell, rings), this.d.backend.addDevices(setup, cfg)] as const);
     const record: DomainRecord = {
       domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: this.d.backend.method,
       createdAt: new Date().toISOString(), consoleMfn: rings.consoleMfn, consolePort: shell.consolePort,
@@ -274,9 +278,15 @@ export class Toolstack {
 
   /** checkCreate + prepare + finish: a domain built from scratch. */
   async create(cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<DomainRecord> {
-    await this.checkCreate(cfg);
-    const shell = await this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid });
-    return this.finish(shell, cfg, { ...opts, nameChecked: true });
+    // The checks (a scan of every domain's name, the host's free memory) run while the shell is made,
+    // which takes neither name nor memory; a failed check destroys the shell before anyone sees it.
+    const [checked, made] = await Promise.allSettled([this.checkCreate(cfg), this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid })]);
+    if (checked.status === 'rejected') {
+      if (made.status === 'fulfilled') await this.destroyShell(made.value).catch(() => undefined);
+      throw checked.reason;
+    }
+    if (made.status === 'rejected') throw made.reason;
+    return this.finish(made.value, cfg, { ...opts, nameChecked: true });
   }
 
   /** Undoes a half-made domain; the original error is what the caller reports. */
@@ -513,4 +523,12 @@ function summarize(i: DomainInfo, name: string): DomainSummary {
     state: flag(i.running, 'r') + flag(i.blocked, 'b') + flag(i.paused, 'p') + flag(i.shutdown && !i.crashed, 's') + flag(i.crashed, 'c') + flag(i.dying, 'd'),
     cpuTimeSec: i.cpuTimeNs / 1e9, ...(reason ? { shutdownReason: reason } : {}),
   };
+}
+
+/** Promise.all that waits for every promise to settle before it rejects with the first failure (in order). */
+async function settleAll<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
