@@ -241,7 +241,8 @@ export function buildReport(resultsDir: string, repoRoot: string, docDir = path.
       out.push(`For scale, on the same kind of host: a create to ready mark by chaos at N=${ns[0]} takes ${(chaos0 / summarize(floor.map((x) => x.value)).median).toFixed(0)}x the time of a fork+exec+wait of /bin/true in dom0 (the fork-exec scenario).`, '');
     }
     out.push(comparisonTable(head, 'create-to-ready', label), '');
-    out.push(`Configurations: ${tools.map((t) => `${label(t)} (from the ${head.find((x) => toolOf(x) === t)!.scenario} scenario)`).join(', ')}.`, '');
+    const whence = (t: string) => { const x = head.filter((y) => toolOf(y) === t).reduce((a, y) => (y.at > a.at ? y : a)); return `${label(t)}: the ${x.scenario} scenario, commit ${x.host.commit}, ${x.at.slice(0, 10)}`; };
+    out.push(`Where each line comes from (the newest run that measured it): ${tools.map(whence).join('; ')}.`, '');
   }
 
   const names = [...latest.keys()].sort((a, b) => {

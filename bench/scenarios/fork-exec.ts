@@ -21,9 +21,9 @@ const scenario: Scenario = {
   name: 'fork-exec',
   description: 'the floor: fork+exec+wait of /bin/true in dom0, from a C loop and from node (spawnSync and spawn)',
   memoryMiB: () => 2048,
-  estimateSeconds: (o) => 10 + (o.reps ?? (o.full ? 100 : 20)) * 3,
+  estimateSeconds: (o) => 10 + (o.reps ?? (o.full ? 100 : 10)) * 3,
   async run(target, host, o) {
-    const reps = o.reps ?? (o.full ? 100 : 20);
+    const reps = o.reps ?? (o.full ? 100 : 10);
     const helper = buildHelper(target.scratch.here);
     return collect(target, 'fork-exec.js', ['--reps', String(reps), '--program', '/bin/true', '--c-helper', `${target.scratch.dom0}/${helper}`], o, (m) => ({
       scenario: 'fork-exec', metric: String(m.metric), value: Number(m.value), unit: 'ms', host, at: new Date().toISOString(),
