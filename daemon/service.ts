@@ -64,6 +64,7 @@ export class Chaosd {
   private readonly building = new Set<number>();
   readonly startedAt = Date.now();
   private readonly builder: Builder;
+  private snapshot: { started: number; names: Promise<Set<string>> } | undefined;
 
   constructor(private readonly o: ServiceOptions) {
     this.builder = o.builder ?? o.ts;
@@ -143,7 +144,7 @@ export class Chaosd {
         await checkFiles(cfg);
         const host = await this.o.hostMiB();
         if (cfg.memoryMiB > host) throw new ChaosError('NO_MEMORY', `${cfg.name} asks for ${cfg.memoryMiB} MiB but the host has only ${Math.floor(host)} MiB in all`);
-        await this.o.ts.checkCreate(cfg);
+        await this.o.ts.checkCreate(cfg, await this.takenNames(t0));
         await this.slots.acquire();
         try {
           return await this.build(cfg, opts, t0);
@@ -200,6 +201,22 @@ export class Chaosd {
       // Populated now (or freed): Xen's free memory shows it.
       this.budget.release(mib);
     }
+  }
+
+  /**
+   * The names in use, read once for many requests: reading them costs one XenStore read per domain,
+   * which with hundreds of domains and concurrent requests was most of a create's time. A request
+   * shares a reading only if it started after the request arrived, so it sees every name given
+   * before then (names being given now are in `this.names`).
+   */
+  private takenNames(since: number): Promise<Set<string>> {
+    if (this.snapshot && this.snapshot.started >= since) return this.snapshot.names;
+    const started = performance.now();
+    const names = this.o.ts.namesInUse();
+    const snap = { started, names };
+    this.snapshot = snap;
+    names.catch(() => { if (this.snapshot === snap) this.snapshot = undefined; });
+    return names;
   }
 
   /** Creates many at once, each on its own (one failing does not stop the others), `parallel` at a time. */

@@ -135,9 +135,16 @@ export class Toolstack {
   /**
    * What a create checks before anything is made: the name is valid and free, and the host has the
    * memory. The shell's phase does not know the name; callers that take a shell from a pool check here first.
+   * `taken`: the names in use, when the caller has them (else they are read from the back-end).
    */
-  async checkCreate(cfg: DomainConfig): Promise<void> {
-    await this.checkName(cfg.name);
+  async checkCreate(cfg: DomainConfig, taken?: ReadonlySet<string>): Promise<void> {
+    if (taken) {
+      // The caller's snapshot of the names in use (a daemon shares one between concurrent requests).
+      if (!NAME_RE.test(cfg.name)) throw new ChaosError('CONFIG_INVALID', `the name ${JSON.stringify(cfg.name)} is not a valid domain name`, { key: 'name' });
+      if (taken.has(cfg.name)) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(cfg.name)} already exists`, { key: 'name' });
+    } else {
+      await this.checkName(cfg.name);
+    }
     const freeMiB = await this.freeMiB();
     if (cfg.memoryMiB > freeMiB) {
       throw new ChaosError('NO_MEMORY', `${cfg.name} asks for ${cfg.memoryMiB} MiB but the host has ${Math.floor(freeMiB)} MiB free`);
@@ -149,6 +156,11 @@ export class Toolstack {
     for (const [id, n] of await this.d.backend.names()) {
       if (n === name && id !== domid) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
     }
+  }
+
+  /** The names of every domain, from the device back-end (XenStore): one read per domain. */
+  async namesInUse(): Promise<Set<string>> {
+    return new Set((await this.d.backend.names()).values());
   }
 
   /** Memory Xen has not given to any domain, MiB. */
