@@ -115,13 +115,13 @@ static unsigned long max_ul(unsigned long a, unsigned long b)
  */
 static void layout_init(const start_info_t *si)
 {
-	unsigned long first = ((unsigned long)_end + PAGE_SIZE - 1) >> PAGE_SHIFT;
-	unsigned long p2m_end = (si->mfn_list + si->nr_pages * sizeof(unsigned long) + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	unsigned long first = virt_to_pfn(_end + PAGE_SIZE - 1);
+	unsigned long p2m_end = virt_to_pfn((const char *)si->mfn_list + si->nr_pages * sizeof(unsigned long) + PAGE_SIZE - 1);
 	unsigned long pfn;
 
 	first = max_ul(first, p2m_end);
 	first = max_ul(first, virt_to_pfn(si) + 1);
-	first = max_ul(first, (si->pt_base >> PAGE_SHIFT) + si->nr_pt_frames);
+	first = max_ul(first, virt_to_pfn((const void *)si->pt_base) + si->nr_pt_frames);
 	pfn = mfn_to_pfn_checked(si->store_mfn);
 	if (pfn != ~0UL)
 		first = max_ul(first, pfn + 1);
@@ -131,7 +131,7 @@ static void layout_init(const start_info_t *si)
 	/* The builder's boot stack follows its page tables. */
 	first += 1;
 	for (pfn = first; pfn < si->nr_pages; pfn++)
-		if (!va_mapped(pfn << PAGE_SHIFT))
+		if (!va_mapped((unsigned long)pfn_to_virt(pfn)))
 			break;
 	rt_first_free_pfn = first;
 	rt_end_pfn = pfn;

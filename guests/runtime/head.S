@@ -31,9 +31,9 @@
 	xen_note_str	XEN_ELFNOTE_GUEST_OS, LVM_GUEST_OS
 	xen_note_str	XEN_ELFNOTE_XEN_VERSION, "xen-3.0"
 	xen_note_str	XEN_ELFNOTE_LOADER, "generic"
-	/* Image linked at 0 with VIRT_BASE 0: virtual address == pfn << 12. */
-	xen_note_quad	XEN_ELFNOTE_VIRT_BASE, 0
-	xen_note_quad	XEN_ELFNOTE_PADDR_OFFSET, 0
+	/* Image linked at VIRT_BASE, pseudo-physical 0 there: virtual address == VIRT_BASE + (pfn << 12). */
+	xen_note_quad	XEN_ELFNOTE_VIRT_BASE, LVM_VIRT_BASE_ASM
+	xen_note_quad	XEN_ELFNOTE_PADDR_OFFSET, LVM_VIRT_BASE_ASM
 	xen_note_quad	XEN_ELFNOTE_ENTRY, _start
 	xen_note_quad	XEN_ELFNOTE_HYPERCALL_PAGE, hypercall_page
 

@@ -49,15 +49,15 @@ static inline struct vcpu_info *rt_vcpu(void)
 	return &rt_shared_info->vcpu_info[0];
 }
 
-/* The builder maps our pages 1:1 at pfn << 12 (VIRT_BASE 0). */
+/* The builder maps our pages 1:1 at VIRT_BASE + (pfn << 12); see runtime.mk for why the base. */
 static inline void *pfn_to_virt(unsigned long pfn)
 {
-	return (void *)(pfn << PAGE_SHIFT);
+	return (void *)(LVM_VIRT_BASE + (pfn << PAGE_SHIFT));
 }
 
 static inline unsigned long virt_to_pfn(const void *p)
 {
-	return (unsigned long)p >> PAGE_SHIFT;
+	return ((unsigned long)p - LVM_VIRT_BASE) >> PAGE_SHIFT;
 }
 
 unsigned long pfn_to_mfn(unsigned long pfn);

@@ -11,6 +11,11 @@ BUILD = build
 # Pin the interface so the hypercall numbers and struct layouts cannot drift with the headers.
 XEN_INTERFACE_VERSION = 0x00040d00
 STACK_SIZE ?= 16384
+# Where the image runs. libxc maps a PV guest from VIRT_BASE up to the next 4 MiB boundary that
+# leaves 512 KiB to spare, and refuses a guest with less memory than that mapping: at 0 that is
+# 4 MiB for any guest. At 3 MiB the mapping is 1 MiB for an image and boot data under ~500 KiB,
+# so a guest can run in less than 4 MiB; the runtime uses that mapping as its memory.
+VIRT_BASE = 0x300000
 
 RT_SRCS = $(addprefix $(RT_DIR)/,boot.c console.c events.c time.c mm.c gnttab.c xenstore.c \
 	power.c netfront.c netfront_xs.c libc/string.c libc/printf.c)
@@ -21,8 +26,8 @@ CFLAGS = -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 # Only gcc's own headers (stddef, stdint, stdarg, limits), our libc's and Xen's public ones: no host libc.
 CPPFLAGS = -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
 	   -I$(RT_DIR)/libc/include -I$(RT_DIR)/include -I$(RT_DIR) -I$(BUILD)/sysinc \
-	   -D__XEN_INTERFACE_VERSION__=$(XEN_INTERFACE_VERSION) -MMD -MP $(APP_CPPFLAGS)
-ASFLAGS = -D__ASSEMBLY__ -fno-pic -fno-pie -Wa,--noexecstack -DLVM_GUEST_OS='"lightvm-$(APP)"' -DLVM_STACK_SIZE=$(STACK_SIZE)
+	   -D__XEN_INTERFACE_VERSION__=$(XEN_INTERFACE_VERSION) -DLVM_VIRT_BASE=$(VIRT_BASE)UL -MMD -MP $(APP_CPPFLAGS)
+ASFLAGS = -D__ASSEMBLY__ -fno-pic -fno-pie -Wa,--noexecstack -DLVM_GUEST_OS='"lightvm-$(APP)"' -DLVM_STACK_SIZE=$(STACK_SIZE) -DLVM_VIRT_BASE_ASM=$(VIRT_BASE)
 # -s: the domain builder needs no symbols. --gc-sections drops what an app does not use.
 LDFLAGS = -nostdlib -no-pie -s --build-id=none --no-warn-rwx-segments --gc-sections
 
@@ -34,7 +39,7 @@ vpath %.c $(sort $(dir $(SRCS)))
 all: $(APP)
 
 $(APP): $(OBJS) $(RT_DIR)/runtime.lds
-	$(LD) $(LDFLAGS) -T $(RT_DIR)/runtime.lds -o $@ $(OBJS)
+	$(LD) $(LDFLAGS) --defsym=LVM_VIRT_BASE=$(VIRT_BASE) -T $(RT_DIR)/runtime.lds -o $@ $(OBJS)
 
 # Xen's public headers are the only copy of the ABI; the link keeps the rest of /usr/include out of reach.
 $(BUILD)/sysinc/xen:

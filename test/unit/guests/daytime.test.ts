@@ -42,7 +42,8 @@ const note = (type: number) => notes.find((n) => n.type === type);
 t.test('an x86-64 PV kernel with the runtime notes', async (t) => {
   t.equal(header.machine, EM_X86_64);
   t.equal(note(XEN_ELFNOTE_GUEST_OS) && noteString(note(XEN_ELFNOTE_GUEST_OS)!), 'lightvm-daytime', 'GUEST_OS names the app');
-  t.equal(note(XEN_ELFNOTE_VIRT_BASE) && noteNumber(note(XEN_ELFNOTE_VIRT_BASE)!), 0n, 'VIRT_BASE 0');
+  t.equal(note(XEN_ELFNOTE_VIRT_BASE) && noteNumber(note(XEN_ELFNOTE_VIRT_BASE)!), 0x300000n, 'VIRT_BASE 3 MiB, as every runtime guest');
+  t.equal(loads[0]?.vaddr, 0x300000n, 'the image starts at VIRT_BASE');
   const entry = note(XEN_ELFNOTE_ENTRY) && noteNumber(note(XEN_ELFNOTE_ENTRY)!);
   t.equal(entry, header.entry, 'ENTRY note matches e_entry');
   t.ok(loads.some((s) => entry! >= s.vaddr && entry! < s.vaddr + BigInt(s.filesz) && (s.flags & 1)), 'entry is in loaded code');
