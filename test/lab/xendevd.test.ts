@@ -1,14 +1,12 @@
-// Lab: xendevd on real Xen: vifs made by chaos and by xl join xenbr0 and are connected, the tinyx daytime VM answers dom0, removal cleans up, odd uevents are survived, a restart picks up vifs.
+// Lab: xendevd on real Xen: vifs made by chaos and by xl join xenbr0 and are connected, removal cleans up, odd uevents are survived, a restart picks up vifs (tinyx-daytime.test.ts: guests on the bridge talking).
 import t from 'tap';
 import type { Lab } from '../../lab/lab.js';
-import { chaos, destroyOnTeardown, labOrSkip, noopConfig, PROJECT, putFile, READY, tinyxConfig, uniqueName, waitForConsole, waitForDomain, xlCreate, xlList } from './fixture.js';
+import { chaos, destroyOnTeardown, labOrSkip, noopConfig, PROJECT, putFile, uniqueName, waitForDomain, xlCreate, xlList } from './fixture.js';
 
 const { lab, skip } = labOrSkip();
 
 const PID_FILE = '/run/lightvm/xendevd.pid';
 const LOG = '/var/log/lightvm/xendevd.log';
-/** Guest addresses for these tests: 10.88.0.2-99 (10.88.0.100-199 belong to the unikernel tests). */
-const address = (k: number) => `10.88.0.${2 + ((process.pid + k * 37) % 98)}`;
 
 async function domid(l: Lab, name: string): Promise<number> {
   const d = (await xlList(l)).find((x) => x.name === name);
@@ -62,57 +60,22 @@ t.test('dom0 has the bridge xenbr0 at 10.88.0.1/24 and xendevd runs', { skip }, 
   t.ok(await xendevdPid(lab!), 'xendevd runs');
 });
 
-t.test('tinyx daytime made by chaos: its vif is on xenbr0 and connected, it answers TCP from dom0, destroy cleans up', { skip }, async (t) => {
-  const name = uniqueName('xd-day');
+t.test('a vif made by chaos is on xenbr0, up and connected when create returns; destroy cleans up', { skip }, async (t) => {
+  const name = uniqueName('xd-ch');
   destroyOnTeardown(t, lab!, [name]);
-  const ip = address(0);
-  await putFile(lab!, `/tmp/${name}.cfg`, tinyxConfig(name, {
-    app: 'daytime', extra: `ip=${ip}::10.88.0.1:255.255.255.0::eth0:off`, more: ['vif = [ "bridge=xenbr0" ]'],
-  }));
-  const c = await chaos(lab!, ['create', `/tmp/${name}.cfg`], 900_000);
+  await putFile(lab!, `/tmp/${name}.cfg`, noopConfig(name, { more: ['vif = [ "bridge=xenbr0" ]'] }));
+  const c = await chaos(lab!, ['create', `/tmp/${name}.cfg`]);
   t.equal(c.code, 0, `chaos create: ${c.stderr}`);
   const id = await domid(lab!, name);
   // chaos returns once xendevd has connected the vif.
   t.equal(await read(lab!, `${be(id)}/hotplug-status`), 'connected', 'hotplug-status connected when create returns');
   t.equal((await lab!.run(onBridge(`vif${id}.0`))).code, 0, `vif${id}.0 is on xenbr0`);
   t.equal((await lab!.sh(`echo $(( $(cat /sys/class/net/vif${id}.0/flags) & 1 ))`)).trim(), '1', 'the vif is up (IFF_UP)');
-
-  await waitForConsole(lab!, name, `${READY} tinyx-daytime`, 400);
-  const answer = await lab!.run(`nc -w 10 ${ip} 13 </dev/null`, { timeoutMs: 60_000 });
-  t.equal(answer.code, 0, `nc ${ip} 13: ${answer.stderr}`);
-  const text = answer.stdout.toString();
-  t.match(text, /^[A-Z][a-z]+day, [A-Z][a-z]+ \d{2}, \d{4} \d{2}:\d{2}:\d{2}-UTC\r\n$/, `the time, RFC 867 style: ${JSON.stringify(text)}`);
-  t.match(text, String(new Date().getUTCFullYear()), 'this year');
-
   const d = await chaos(lab!, ['destroy', name]);
   t.equal(d.code, 0, d.stderr);
   t.ok(await until(lab!, `! ${onBridge(`vif${id}.0`)} && ! [ -e /sys/class/net/vif${id}.0 ]`), 'the vif is off the bridge and gone');
   t.ok(await until(lab!, `grep -q '"domid":${id},"devid":0,"vif":"vif${id}.0".*"msg":"detached vif${id}.0"' ${LOG}`), 'xendevd logged the removal');
   t.equal((await lab!.run(['xenstore-exists', be(id)])).code === 0, false, 'no back-end node left behind');
-});
-
-t.test('two tinyx daytime VMs on xenbr0 reach each other: one asks the other for the time', { skip }, async (t) => {
-  const server = uniqueName('xd-srv'), client = uniqueName('xd-cli');
-  destroyOnTeardown(t, lab!, [server, client]);
-  const ipServer = address(1), ipClient = address(2);
-  await putFile(lab!, `/tmp/${server}.cfg`, tinyxConfig(server, {
-    app: 'daytime', extra: `ip=${ipServer}::10.88.0.1:255.255.255.0::eth0:off`, more: ['vif = [ "bridge=xenbr0" ]'],
-  }));
-  await putFile(lab!, `/tmp/${client}.cfg`, tinyxConfig(client, {
-    app: 'daytime', extra: `ip=${ipClient}::10.88.0.1:255.255.255.0::eth0:off daytime.ask=${ipServer}`, more: ['vif = [ "bridge=xenbr0" ]'],
-  }));
-  // One after the other: two Linux kernels unpacked at once on the lab's emulated CPU can take
-  // longer than a create is given. (The client would retry until the server answered anyway.)
-  for (const n of [server, client]) {
-    const c = await chaos(lab!, ['create', `/tmp/${n}.cfg`], 900_000);
-    t.equal(c.code, 0, `chaos create ${n}: ${c.stderr}`);
-  }
-  await waitForConsole(lab!, client, `daytime: ${ipServer} says `, 600);
-  const log = (await lab!.run(['cat', `/var/log/xen/console/guest-${client}.log`])).stdout.toString();
-  t.match(log, new RegExp(`daytime: ${ipServer.replace(/\./g, '\\.')} says [A-Z][a-z]+day, .* \\d{2}:\\d{2}:\\d{2}-UTC`), 'the client got the server\'s time');
-  await waitForConsole(lab!, client, `${READY} tinyx-daytime`, 120);
-  const back = await lab!.run(`nc -w 10 ${ipClient} 13 </dev/null`, { timeoutMs: 60_000 });
-  t.match(back.stdout.toString(), /-UTC\r\n$/, 'and then serves dom0 itself');
 });
 
 t.test('a vif made by xl (its hotplug script the no-op vif-xendevd) is on xenbr0 and connected; xl destroy cleans up', { skip }, async (t) => {
