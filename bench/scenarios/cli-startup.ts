@@ -5,9 +5,9 @@ const scenario: Scenario = {
   name: 'cli-startup',
   description: "where a command's time goes: bare node, loading yargs, pino and the toolstack, chaos vs xl for list and info",
   memoryMiB: () => 4096,
-  estimateSeconds: (o) => (o.reps ?? (o.full ? 10 : 3)) * 60,
+  estimateSeconds: (o) => (o.reps ?? (o.full ? 10 : 2)) * 60,
   async run(target, host, o) {
-    const reps = o.reps ?? (o.full ? 10 : 3);
+    const reps = o.reps ?? (o.full ? 10 : 2);
     let done = 0;
     const commands = new Set<string>(); // known exactly once the first repetition is over
     const samples = await collect(target, 'cli-startup.js', ['--reps', String(reps)], o, (m) => {

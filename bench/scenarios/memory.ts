@@ -1,7 +1,7 @@
 // Scenario: memory per noop guest as Xen sees it (the host's free memory drop per guest, the guest's own pages, Xen's overhead), xl vs chaos.
 import { collect, type Scenario, type ScenarioOptions } from '../scenario.js';
 
-const countOf = (o: ScenarioOptions) => (o.counts?.length ? Math.max(1, ...o.counts) : (o.full ? 50 : 10));
+const countOf = (o: ScenarioOptions) => (o.counts?.length ? Math.max(1, ...o.counts) : (o.full ? 50 : 5));
 
 const scenario: Scenario = {
   name: 'memory',

@@ -6,9 +6,9 @@ const scenario: Scenario = {
   description: 'pause and unpause of a running noop guest, each on its own: xl vs chaos (the toolstack in a long-running process); full mode adds the chaos command',
   tools: ['xl', 'chaos', 'chaos-cli'],
   memoryMiB: () => 2048,
-  estimateSeconds: (o) => 15 + (o.reps ?? (o.full ? 20 : 10)) * (o.full ? 18 : 1.5),
+  estimateSeconds: (o) => 15 + (o.reps ?? (o.full ? 20 : 5)) * (o.full ? 18 : 1.5),
   async run(target, host, o) {
-    const reps = o.reps ?? (o.full ? 20 : 10);
+    const reps = o.reps ?? (o.full ? 20 : 5);
     const tools = o.tools ?? (o.full ? ['xl', 'chaos', 'chaos-cli'] : ['xl', 'chaos']);
     return collect(target, 'pause.js', ['--reps', String(reps), '--tools', tools.join(','), '--kernel', `${target.projectDir}/guests/noop/noop`], o, (m) => ({
       scenario: 'pause', metric: String(m.metric), value: Number(m.value), unit: 'ms', host, at: new Date().toISOString(),
