@@ -7,6 +7,9 @@ import { DOM0_PORTS } from '../../lab/config.js';
 import { NOOP_KERNEL, PROJECT, READY, chaos, labOrSkip, noopConfig, putFile, waitForConsole } from './fixture.js';
 
 const { lab, skip } = labOrSkip();
+// 200 creates and destroys take minutes on an idle lab and most of an hour on a shared, busy one:
+// more than the runner's 15 minutes per file.
+t.setTimeout(3_600_000);
 
 /** Everything of this run under one private directory in dom0 (/run is shared between agent commands; /tmp is not). */
 const ID = `${process.pid.toString(36)}${crypto.randomBytes(2).toString('hex')}`;
