@@ -37,9 +37,9 @@ async function until(l: Lab, cond: string, timeoutSec = 60): Promise<boolean> {
 }
 
 /**
- * xl create, tried again (three times at most) when libxl gave up waiting for netback to take the
- * back end (its own 10 s wait, before any hotplug): that happens when the lab's emulated CPU is
- * shared with much other work, and says nothing about xendevd.
+ * xl create, tried again (three times at most) when libxl gave up one of its own short waits that
+ * come before or beside any hotplug (netback taking the back end, xenconsoled's tty): that happens
+ * when the lab's emulated CPU is shared with much other work, and says nothing about xendevd.
  */
 async function xlCreateVif(l: Lab, cfg: string, name: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -47,7 +47,7 @@ async function xlCreateVif(l: Lab, cfg: string, name: string): Promise<void> {
       await xlCreate(l, cfg, name);
       return;
     } catch (err) {
-      if (attempt >= 3 || !/unable to add vif devices/.test((err as Error).message)) throw err;
+      if (attempt >= 3 || !/unable to add vif devices|console tty: timed out/.test((err as Error).message)) throw err;
       await l.run(['xl', 'destroy', name]).catch(() => undefined);
     }
   }
