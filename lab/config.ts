@@ -25,7 +25,10 @@ export interface LabConfig {
   portBase: number;
   /** Seconds to wait for dom0's agent before calling the boot failed. */
   bootTimeoutSec: number;
-  /** A hypervisor image to boot instead of Debian's (e.g. a patched build from xen-patches/). */
+  /**
+   * The hypervisor: 'stock' (Debian's, the default), 'noxs' (the build of xen-patches/build.sh), or
+   * an image file.
+   */
   xenImage?: string;
   /** Extra Xen command-line words. */
   xenArgs: string[];
@@ -68,7 +71,7 @@ export function resolveConfig(input: Partial<LabConfig> = {}): LabConfig {
     cpus: int('cpus', c.cpus, 1, 64),
     portBase: int('port base', c.portBase, 1024, 65533),
     bootTimeoutSec: int('boot timeout (s)', c.bootTimeoutSec, 10, 3600),
-    xenImage: c.xenImage === undefined ? undefined : path.resolve(c.xenImage),
+    xenImage: c.xenImage === undefined || c.xenImage === 'stock' || c.xenImage === 'noxs' ? c.xenImage : path.resolve(c.xenImage),
     xenArgs: c.xenArgs,
   };
   if (cfg.dom0MemoryMiB > cfg.memoryMiB - 256) {

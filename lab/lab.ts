@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { LabError } from './errors.js';
 import { hostPorts, PROJECT_ROOT, resolveConfig, statePaths, type HostPorts, type LabConfig } from './config.js';
 import { ensurePackages } from './packages.js';
-import { buildDom0Image, hypervisorImage, type Dom0Image } from './image.js';
+import { buildDom0Image, chooseHypervisor, type Dom0Image } from './image.js';
 import { checkPortsFree, isLabQemu, sleep, startQemu, stopQemu } from './qemu.js';
 import { pingAgent, runInLab, type RunResult } from './agent/client.js';
 import type { RunRequest } from './agent/protocol.js';
@@ -101,11 +101,13 @@ export class Lab {
     for (const [name, l] of Object.entries(image.layers)) {
       log(`  ${name} layer: ${mib(l.bytes)} ${l.rebuilt ? `rebuilt in ${(l.ms / 1000).toFixed(1)} s` : 'unchanged'}`);
     }
-    const xen = hypervisorImage(this.config.stateDir, this.config.xenImage);
+    const hv = chooseHypervisor(this.config.stateDir, this.config.xenImage);
+    if (hv.warning) log(`warning: ${hv.warning}`);
+    const xen = hv.file;
     fs.mkdirSync(this.paths.share, { recursive: true, mode: 0o700 });
     const files = { xen, kernel: image.kernel.vmlinuz, image: image.file, serialLog: this.paths.serial, qemuLog: this.paths.qemuLog, shareDir: this.paths.share, projectDir: PROJECT_ROOT };
 
-    log(`booting Xen (${xen}) with dom0 kernel ${image.kernel.version}, ${this.config.memoryMiB} MiB, ${this.config.cpus} vCPUs`);
+    log(`booting ${hv.kind === 'noxs' ? 'the patched (noxs) ' : hv.kind === 'stock' ? "Debian's " : ''}Xen (${xen}) with dom0 kernel ${image.kernel.version}, ${this.config.memoryMiB} MiB, ${this.config.cpus} vCPUs`);
     const tBoot = performance.now();
     const qemu = startQemu(this.config, files, ports);
     let exitCode: number | null | undefined;

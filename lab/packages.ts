@@ -21,7 +21,13 @@ export const LAB_PACKAGES: readonly LabPackage[] = [
   { name: 'binutils', why: 'links the guests' },
   { name: 'libc6-dev', why: "static glibc for the tinyx VMs' programs (gcc only recommends it)" },
   { name: 'cpio', why: "writes the tinyx VMs' initramfs archives" },
-  { name: 'dpkg-dev', why: "dpkg-source, with which guests/lwip/fetch.sh unpacks Debian's lwip source package" },
+  // xen-patches/build.sh: the patched (noxs) hypervisor, built from Debian's source package.
+  { name: 'xz-utils', why: "decompresses Xen's source archives" },
+  { name: 'patch', why: 'applies the noxs patches (xen-patches/) to Xen' },
+  { name: 'flex', why: "builds the hypervisor (Kconfig's lexer)" },
+  { name: 'bison', why: "builds the hypervisor (Kconfig's parser)" },
+  { name: 'python3', why: 'builds the hypervisor (its generated headers)' },
+  { name: 'dpkg-dev', why: "dpkg-source, with which guests/lwip/fetch.sh and xen-patches/build.sh unpack Debian's lwip and xen source packages" },
 ];
 
 /** Packages of `wanted` that dpkg does not report as installed. */

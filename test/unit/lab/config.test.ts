@@ -51,6 +51,13 @@ t.test('explicit values win over defaults; undefined does not', async (tt) => {
   tt.equal(partial.cpus, 2, 'undefined cpus keeps the default');
 });
 
+t.test("the hypervisor: 'stock' and 'noxs' are names, anything else a file made absolute", async (tt) => {
+  tt.equal(resolveConfig({ xenImage: 'stock' }).xenImage, 'stock');
+  tt.equal(resolveConfig({ xenImage: 'noxs' }).xenImage, 'noxs');
+  tt.equal(resolveConfig({ xenImage: './noxs' }).xenImage, path.resolve('noxs'), 'a path that looks like a name is still a path');
+  tt.equal(resolveConfig({}).xenImage, undefined, "unset: Debian's");
+});
+
 t.test('numbers given as strings (from the environment) are accepted', async (tt) => {
   const cfg = resolveConfig({ memoryMiB: '3072' as unknown as number, portBase: ' 18000 ' as unknown as number });
   tt.equal(cfg.memoryMiB, 3072);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { PROJECT_ROOT } from '../../../lab/config.js';
-import { DOM0_MODULES, XEN_BIN_DIR, baseManifest, findKernel, guestImages, moduleClosure, type HostKernel } from '../../../lab/image.js';
+import { DOM0_MODULES, PATCHED_XEN, XEN_BIN_DIR, XEN_GZ, baseManifest, chooseHypervisor, findKernel, guestImages, moduleClosure, type HostKernel } from '../../../lab/image.js';
 import { LabError } from '../../../lab/errors.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-image-test-'));
@@ -171,3 +171,22 @@ function imageTests(kernel: HostKernel): void {
     tt.not(changed.key(), before, 'an added data entry changes the key');
   });
 }
+
+t.test("chooseHypervisor: stock (the default), noxs (xen-patches/build.sh's build), or a file", async (tt) => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-hv-test-'));
+  tt.teardown(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+  const file = path.join(stateDir, 'my-xen');
+  fs.writeFileSync(file, 'an image');
+  tt.same(chooseHypervisor(stateDir, file), { file, kind: 'file' }, 'a file is booted as it is');
+  tt.throws(() => chooseHypervisor(stateDir, path.join(stateDir, 'none')), { code: 'EMISSING' }, 'a missing file is refused');
+  if (!fs.existsSync(XEN_GZ)) { tt.comment(`${XEN_GZ} is missing: stock and default not checked`); return; }
+  const stock = chooseHypervisor(stateDir, 'stock');
+  tt.equal(stock.kind, 'stock');
+  tt.equal(stock.file, path.join(stateDir, 'image', 'xen'), "Debian's, gunzipped into the state directory");
+  tt.same(chooseHypervisor(stateDir), stock, "the default is Debian's");
+  if (fs.existsSync(PATCHED_XEN)) {
+    tt.match(chooseHypervisor(stateDir, 'noxs'), { file: PATCHED_XEN, kind: 'noxs' }, "'noxs': the patched build");
+  } else {
+    tt.throws(() => chooseHypervisor(stateDir, 'noxs'), { code: 'EMISSING' }, "'noxs' without a build is refused, naming build.sh");
+  }
+});
