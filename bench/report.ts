@@ -59,7 +59,7 @@ export function runningTable(samples: readonly Sample[], metric: string): string
 }
 
 /** Medians per tool side by side, with how many times faster each tool is than xl at the same N. */
-export function comparisonTable(samples: readonly Sample[], metric: string, label: (tool: string) => string = (t) => t): string {
+export function comparisonTable(samples: readonly Sample[], metric: string, label: (tool: string) => string = (t) => t, ratioOk: (tool: string) => boolean = () => true): string {
   const ofMetric = samples.filter((x) => x.metric === metric);
   const tools = [...new Set(ofMetric.map(toolOf))];
   const ns = [...new Set(ofMetric.map((x) => Number(x.parameters.running)))].sort((a, b) => a - b);
@@ -74,7 +74,7 @@ export function comparisonTable(samples: readonly Sample[], metric: string, labe
   for (const n of ns) {
     const cells = tools.map((x) => { const s = med(x, n); return s ? `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]` : '–'; });
     const xl = med('xl', n);
-    const ratios = tools.includes('xl') ? others.map((x) => { const s = med(x, n); return s && xl ? ratio(xl.median, s.median) : '–'; }) : [];
+    const ratios = tools.includes('xl') ? others.map((x) => { const s = med(x, n); return s && xl && ratioOk(x) ? ratio(xl.median, s.median) : '–'; }) : [];
     lines.push(`| ${[String(n), ...cells, ...ratios].join(' | ')} |`);
   }
   return lines.join('\n');
@@ -227,20 +227,23 @@ export function buildReport(resultsDir: string, repoRoot: string, docDir = path.
       const v = head.filter((x) => toolOf(x) === tool && x.parameters.running === n).map((x) => x.value);
       return v.length ? summarize(v).median : undefined;
     };
+    // Ratios only between lines measured in the same run (same commit, same day): never across runs.
+    const runOf = (t: string) => { const v = head.filter((y) => toolOf(y) === t); if (!v.length) return ''; const x = v.reduce((a, y) => (y.at > a.at ? y : a)); return `${x.host.commit} ${x.at.slice(0, 10)}`; };
+    const sameRun = (t: string) => runOf(t) === runOf('xl');
     const said: string[] = [];
     const speed = (r: number) => (r >= 1 ? `${r.toFixed(2)}x faster than xl` : `${(1 / r).toFixed(2)}x slower than xl`);
-    for (const t of tools.filter((x) => x !== 'xl')) {
+    for (const t of tools.filter((x) => x !== 'xl' && tools.includes('xl') && sameRun(x))) {
       const at = [ns[0], ns[ns.length - 1]].filter((n, i, a) => a.indexOf(n) === i)
         .map((n) => { const a = med('xl', n), b = med(t, n); return a && b ? `${speed(a / b)} at N=${n}` : undefined; }).filter(Boolean);
       if (at.length) said.push(`${label(t)} goes from create to ready ${at.join(' and ')}`);
     }
     if (said.length) out.push(`Measured side by side (medians): ${said.join('; ')}.`, '');
-    const floor = latest.get('fork-exec')?.samples.filter((x) => x.metric === 'c-fork-exec-wait' && x.host.kind === h.kind);
+    const floor = latest.get('fork-exec')?.samples.filter((x) => x.metric === 'c-fork-exec-wait' && x.host.kind === h.kind && `${x.host.commit} ${x.at.slice(0, 10)}` === runOf('chaos'));
     const chaos0 = med('chaos', ns[0]);
     if (floor?.length && chaos0) {
-      out.push(`For scale, on the same kind of host: a create to ready mark by chaos at N=${ns[0]} takes ${(chaos0 / summarize(floor.map((x) => x.value)).median).toFixed(0)}x the time of a fork+exec+wait of /bin/true in dom0 (the fork-exec scenario).`, '');
+      out.push(`For scale, in the same run: a create to ready mark by chaos at N=${ns[0]} takes ${(chaos0 / summarize(floor.map((x) => x.value)).median).toFixed(0)}x the time of a fork+exec+wait of /bin/true in dom0 (the fork-exec scenario).`, '');
     }
-    out.push(comparisonTable(head, 'create-to-ready', label), '');
+    out.push(comparisonTable(head, 'create-to-ready', label, sameRun), '', 'A ratio is given only between configurations measured in the same run.', '');
     const whence = (t: string) => { const x = head.filter((y) => toolOf(y) === t).reduce((a, y) => (y.at > a.at ? y : a)); return `${label(t)}: the ${x.scenario} scenario, commit ${x.host.commit}, ${x.at.slice(0, 10)}`; };
     out.push(`Where each line comes from (the newest run that measured it): ${tools.map(whence).join('; ')}.`, '');
   }

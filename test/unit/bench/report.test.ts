@@ -94,7 +94,7 @@ t.test('the doc: headline figure, lab note, ratios, the floor, a plot per scenar
   t.match(markdown, /## Creation time against the number of running VMs\n\n\*\*Measured in the lab\*\*/);
   t.match(markdown, /!\[[^\]]*\]\(plots\/headline\.svg\)/);
   t.match(markdown, /chaos over xenstore goes from create to ready 4\.00x faster than xl at N=0 and 4\.00x faster than xl at N=10/);
-  t.match(markdown, /takes 100x the time of a fork\+exec\+wait of \/bin\/true/);
+  t.match(markdown, /in the same run: a create to ready mark by chaos at N=0 takes 100x the time of a fork\+exec\+wait of \/bin\/true/);
   t.same(plots.map((p) => p.file).sort(), ['create-create-to-ready.svg', 'fork-exec.svg', 'headline.svg']);
   const real = path.join(dir, 'real');
   writeResults(path.join(real, 'r'), 'create', [at(s('xl', 0, 10), '2026-01-01T00:00:00Z', { kind: 'real' })]);
