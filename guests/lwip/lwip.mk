@@ -14,8 +14,8 @@ APP_SRCS += $(LWIP_SRCS) $(LWIP_PORT_SRCS)
 APP_CPPFLAGS += -I$(LWIP_DIR)/port/include -I$(LWIP_SRC)/include
 
 $(LWIP_SRCS): | $(LWIP_STAMP)
-# lwIP's headers are needed before any of our files that include them compiles.
-$(addprefix build/,$(notdir $(LWIP_PORT_SRCS:.c=.o))): | $(LWIP_STAMP)
+# lwIP's headers are needed before any of our files that include them compiles: the app's and the port's.
+$(addprefix build/,$(notdir $(patsubst %.c,%.o,$(filter-out $(LWIP_SRCS),$(APP_SRCS))))): | $(LWIP_STAMP)
 
 $(LWIP_STAMP):
 	sh $(LWIP_DIR)/fetch.sh
