@@ -36,7 +36,10 @@ function runBundle(): void {
   } catch {
     // No cache (yet): V8 compiles as usual.
   }
-  const script = new vm.Script(Module.wrap(source), { filename: BUNDLE, cachedData });
+  // import() inside the bundle (of a Node built-in, say) resolves as it would in a module of the main context.
+  // (Where this Node lacks the constant, such an import() throws; the CLI imports built-ins statically.)
+  const importModuleDynamically = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+  const script = new vm.Script(Module.wrap(source), { filename: BUNDLE, cachedData, ...(importModuleDynamically !== undefined ? { importModuleDynamically } : {}) });
   if (process.env.LIGHTVM_WRITE_CODE_CACHE === '1') {
     // Build time: after a run (so that the functions it compiled lazily are in it), save the cache.
     process.once('exit', () => {

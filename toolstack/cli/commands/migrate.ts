@@ -1,4 +1,5 @@
 // migrate and migrate-receive: move a running domain to another host (or this one) over TCP, authenticated by a shared token file.
+import net from 'node:net';
 import type { CommandModule } from 'yargs';
 import { open, type GlobalArgs } from '../context.js';
 
@@ -46,7 +47,6 @@ export const migrateReceive: CommandModule<GlobalArgs, ReceiveArgs> = {
     checkPort(a.port);
     const { ts, log } = await open(a);
     const m = await import('../../migrate.js');
-    const net = await import('node:net');
     const { ChaosError } = await import('../../errors.js');
     const token = m.loadToken(a['token-file'], true);
     const server = net.createServer({ pauseOnConnect: false });

@@ -36,6 +36,14 @@ t.test('a bundle newer than the last TypeScript build is what runs, with the arg
   t.match(r.stdout, /^bundle object list,-l$/m, 'the bundle ran (its shebang line skipped)');
 });
 
+t.test('the bundle may import() a module at run time', async (t) => {
+  const s = sandbox(t);
+  fs.writeFileSync(path.join(s.dir, 'chaos.bundle.cjs'), 'import("node:os").then((os) => console.log("imported", typeof os.cpus));\n');
+  const r = node(s.start, []);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^imported function$/m);
+});
+
 t.test('a bundle older than the last TypeScript build is stale: the ES modules run', async (t) => {
   const s = sandbox(t);
   fs.writeFileSync(path.join(s.dir, '..', '..', '.tsbuildinfo'), '{}');
