@@ -1,7 +1,10 @@
 // dom0's network plumbing for hotplug: the addon's uevent socket and bridge/link ioctls, typed, plus what sysfs says about interfaces.
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadNative } from './native.js';
+import { loadNet } from './native.js';
+import type { NetNative } from './types.js';
+
+export type { NetNative };
 
 /** What the uevent socket hands over: a datagram (with its netlink sender, 0 = the kernel), or a loss of events. */
 export type UeventSignal =
@@ -9,15 +12,6 @@ export type UeventSignal =
   | { kind: 'overflow'; code: string }
   | { kind: 'error'; code: string };
 
-/** The addon's network functions (native/src/uevent.cc, native/src/netif.cc). */
-export interface NetNative {
-  /** Opens and polls a NETLINK_KOBJECT_UEVENT socket bound to the kernel's group; returns its id. Throws a NativeError. */
-  ueventOpen(onEvent: (kind: 'message' | 'overflow' | 'error', data: Buffer | string, senderPid: number) => void): number;
-  ueventClose(id: number): void;
-  netBridgeAddIf(bridge: string, ifname: string): Promise<void>;
-  netBridgeDelIf(bridge: string, ifname: string): Promise<void>;
-  netLinkSetUp(ifname: string, up: boolean): Promise<void>;
-}
 
 /** A uevent socket: call close() to stop it (it keeps the process alive while open). */
 export interface UeventSource { close(): void }
@@ -48,7 +42,7 @@ export class LinuxHostNet implements HostNet {
   private readonly net: NetNative;
 
   constructor(private readonly sysfs = '/sys', net?: NetNative) {
-    this.net = net ?? (loadNative() as unknown as NetNative);
+    this.net = net ?? loadNet();
   }
 
   listen(onSignal: (s: UeventSignal) => void): UeventSource {

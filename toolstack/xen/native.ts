@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChaosError } from '../errors.js';
-import type { DevctlNative, NativeError, XenNative } from './types.js';
+import type { DevctlNative, NativeError, NetNative, XenNative } from './types.js';
 
 /** Root of this project: the code runs from dist/toolstack/xen/, the sources sit in toolstack/xen/. */
 const PROJECT_ROOT = (() => {
@@ -32,6 +32,15 @@ export function loadDevctl(): DevctlNative {
     throw new ChaosError('NATIVE_UNAVAILABLE', `the native Xen addon ${NATIVE_ADDON_PATH} has no devctl (it predates noxs): ${BUILD_HINT}`);
   }
   return x as DevctlNative;
+}
+
+/** The addon's network functions (for xendevd); NATIVE_UNAVAILABLE when the addon was built before they existed. */
+export function loadNet(): NetNative {
+  const x = loadNative() as Partial<NetNative>;
+  if (typeof x.ueventOpen !== 'function' || typeof x.netBridgeAddIf !== 'function') {
+    throw new ChaosError('NATIVE_UNAVAILABLE', `the native Xen addon ${NATIVE_ADDON_PATH} has no network functions (it predates xendevd): ${BUILD_HINT}`);
+  }
+  return x as NetNative;
 }
 
 /** Loads the addon from `file`, uncached (tests use it to check the failures). */

@@ -221,3 +221,13 @@ export interface NativeError extends Error {
   /** What the library said beyond errno (libxc's last error message), or the XenStore path an operation failed on. */
   detail?: string;
 }
+
+/** The addon's network functions (native/src/uevent.cc, native/src/netif.cc). */
+export interface NetNative {
+  /** Opens and polls a NETLINK_KOBJECT_UEVENT socket bound to the kernel's group; returns its id. Throws a NativeError. */
+  ueventOpen(onEvent: (kind: 'message' | 'overflow' | 'error', data: Buffer | string, senderPid: number) => void): number;
+  ueventClose(id: number): void;
+  netBridgeAddIf(bridge: string, ifname: string): Promise<void>;
+  netBridgeDelIf(bridge: string, ifname: string): Promise<void>;
+  netLinkSetUp(ifname: string, up: boolean): Promise<void>;
+}
