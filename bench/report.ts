@@ -58,7 +58,12 @@ export function runningTable(samples: readonly Sample[], metric: string): string
   return lines.join('\n');
 }
 
-/** Medians per tool side by side, with how many times faster each tool is than xl at the same N. */
+/** The stock tools lightvm's parts are measured against, in order of preference: xl, and Xen's vif-bridge hotplug script (against xendevd). */
+const BASELINES = ['xl', 'vif-bridge'];
+/** The baseline among the tools a table shows, if any: ratios read "baseline ÷ tool" (how many times faster than stock). */
+export const baselineOf = (tools: readonly string[]): string | undefined => BASELINES.find((b) => tools.includes(b));
+
+/** Medians per tool side by side, with how many times faster each tool is than the baseline (xl) at the same N. */
 export function comparisonTable(samples: readonly Sample[], metric: string, label: (tool: string) => string = (t) => t, ratioOk: (tool: string) => boolean = () => true): string {
   const ofMetric = samples.filter((x) => x.metric === metric);
   const tools = [...new Set(ofMetric.map(toolOf))];
@@ -67,14 +72,14 @@ export function comparisonTable(samples: readonly Sample[], metric: string, labe
     const v = ofMetric.filter((x) => toolOf(x) === tool && Number(x.parameters.running) === n).map((x) => x.value);
     return v.length ? summarize(v) : undefined;
   };
-  const others = tools.filter((x) => x !== 'xl');
+  const base = baselineOf(tools), others = tools.filter((x) => x !== base);
   const unit = ofMetric[0]?.unit ?? '';
-  const head = ['running guests', ...tools.map((x) => `${label(x)} median (${unit}) [min–max]`), ...(tools.includes('xl') ? others.map((x) => `xl ÷ ${label(x)}`) : [])];
+  const head = ['running guests', ...tools.map((x) => `${label(x)} median (${unit}) [min–max]`), ...(base ? others.map((x) => `${label(base)} ÷ ${label(x)}`) : [])];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---:').join('|')}|`];
   for (const n of ns) {
     const cells = tools.map((x) => { const s = med(x, n); return s ? `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]` : '–'; });
-    const xl = med('xl', n);
-    const ratios = tools.includes('xl') ? others.map((x) => { const s = med(x, n); return s && xl && ratioOk(x) ? ratio(xl.median, s.median) : '–'; }) : [];
+    const b = base && med(base, n);
+    const ratios = base ? others.map((x) => { const s = med(x, n); return s && b && ratioOk(x) ? ratio(b.median, s.median) : '–'; }) : [];
     lines.push(`| ${[String(n), ...cells, ...ratios].join(' | ')} |`);
   }
   return lines.join('\n');
@@ -93,10 +98,10 @@ export function metricTable(samples: readonly Sample[]): string {
   return lines.join('\n');
 }
 
-/** Metrics in rows, tools in columns (a metric one tool lacks shows "–"), and xl ÷ each other tool. */
+/** Metrics in rows, tools in columns (a metric one tool lacks shows "–"), and the baseline ÷ each other tool. */
 function toolMetricTable(samples: readonly Sample[], tools: string[]): string {
-  const others = tools.filter((x) => x !== 'xl');
-  const head = ['what', ...tools.map((x) => `${x} median [min–max]`), ...(tools.includes('xl') ? others.map((x) => `xl ÷ ${x}`) : [])];
+  const base = baselineOf(tools), others = tools.filter((x) => x !== base);
+  const head = ['what', ...tools.map((x) => `${x} median [min–max]`), ...(base ? others.map((x) => `${base} ÷ ${x}`) : [])];
   const lines = [`| ${head.join(' | ')} |`, `|---|${head.slice(1).map(() => '---:').join('|')}|`];
   for (const metric of [...new Set(samples.map((x) => x.metric))]) {
     const of = (tool: string) => {
@@ -105,8 +110,8 @@ function toolMetricTable(samples: readonly Sample[], tools: string[]): string {
     };
     const unit = samples.find((x) => x.metric === metric)?.unit ?? '';
     const cells = tools.map((x) => { const m = of(x); return m ? `${fmt(m.median)} ${unit} [${fmt(m.min)}–${fmt(m.max)}]` : '–'; });
-    const xl = of('xl');
-    const ratios = tools.includes('xl') ? others.map((x) => { const m = of(x); return m && xl ? ratio(xl.median, m.median) : '–'; }) : [];
+    const b = base && of(base);
+    const ratios = base ? others.map((x) => { const m = of(x); return m && b ? ratio(b.median, m.median) : '–'; }) : [];
     lines.push(`| ${[metric, ...cells, ...ratios].join(' | ')} |`);
   }
   return lines.join('\n');

@@ -34,6 +34,14 @@ t.test('metricTable puts several tools side by side with xl ÷ each, and shows a
   t.match(table, /\| migrate-localhost \| – \| 9000 ms \[9000–9000\] \| – \|/);
 });
 
+t.test('metricTable without xl takes the stock vif-bridge script as the baseline: vif-bridge ÷ xendevd', async (t) => {
+  const m = (tool: string, metric: string, value: number) => ({ ...s(tool, 0, value, metric), parameters: { tool, rep: 0 } });
+  const table = metricTable([m('xendevd', 'vif-bridged', 300), m('vif-bridge', 'vif-bridged', 7500), m('xendevd', 'vif-connected', 500)]);
+  t.match(table, /\| what \| xendevd median \[min–max\] \| vif-bridge median \[min–max\] \| vif-bridge ÷ xendevd \|/);
+  t.match(table, /\| vif-bridged \| 300 ms \[300–300\] \| 7500 ms \[7500–7500\] \| 25\.00x \|/);
+  t.match(table, /\| vif-connected \| 500 ms \[500–500\] \| – \| – \|/);
+});
+
 t.test('runningTable compares each N with the smallest; metricTable has a row per metric', async (t) => {
   t.match(runningTable([s('xl', 0, 100), s('xl', 100, 300)], 'create-to-ready'), /\| 100 \| 300 \| 300 \| 300 \| 1 \| 3\.00x \|/);
   const m = metricTable([{ ...s('x', 0, 5, 'node-bare'), parameters: { rep: 0 } }, { ...s('x', 0, 7, 'node-bare'), parameters: { rep: 1 } }]);
