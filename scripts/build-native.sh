@@ -1,8 +1,8 @@
 #!/bin/sh
-# Builds the Xen addon (native/build/Release/xen.node) with node-gyp against this Node's own headers, offline and incrementally.
+# Builds the Xen addon (native/build/Release/xen.node) with node-gyp against this Node's own headers, offline and incrementally, then noxsd (native/build/noxsd).
 set -e
 cd "$(dirname "$0")/.."
-for h in xenctrl.h xenguest.h xenstore.h xenforeignmemory.h xenevtchn.h xentoollog.h xencall.h; do
+for h in xenctrl.h xenguest.h xenstore.h xenforeignmemory.h xenevtchn.h xentoollog.h xencall.h xengnttab.h; do
   if [ ! -f "/usr/include/$h" ]; then
     echo "build-native: /usr/include/$h is missing: install Xen's development files (Debian: libxen-dev; \`node dist/lab/cli.js install\` does it)" >&2
     exit 1
@@ -31,4 +31,11 @@ if ! "$gyp" "$step" --nodedir="$nodedir" --jobs=max --loglevel=warn >"$log" 2>&1
   exit 1
 fi
 # Quiet on success, except for compiler warnings, which the code is meant not to have.
+grep -A3 'warning:' "$log" >&2 || true
+# noxsd, the dom0 noxs back-end (docs/noxs.md), after node-gyp: a `rebuild` empties build/ first.
+if ! make -s -C noxsd OUT=../build >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "build-native: noxsd failed to build (output above)" >&2
+  exit 1
+fi
 grep -A3 'warning:' "$log" >&2 || true
