@@ -1,6 +1,7 @@
 /* netfront.c: the Xen netif front-end's ring logic: tx and rx rings, grants and buffers, independent of how the back-end is found. */
 
 #include "netfront.h"
+#include "noxs_rt.h"
 
 #include <xen/io/netif.h>
 
@@ -30,6 +31,7 @@ struct lvm_net {
 	netif_tx_front_ring_t tx;
 	netif_rx_front_ring_t rx;
 	struct nf_rings rings;
+	int port_ours;		/* rings.port was allocated here (not the transport's) */
 
 	struct nf_buf txb[NF_TX_BUFS], rxb[NF_RX_BUFS];
 	uint16_t tx_free[NF_TX_BUFS];
@@ -145,9 +147,15 @@ static int connect(struct lvm_net *n)
 	}
 	/* After the grants: the posted rx requests carry the buffers' refs. */
 	reset_rings(n);
-	rc = rt_evtchn_alloc_unbound(n->backend, &n->rings.port);
-	if (rc == 0)
-		rc = rt_evtchn_bind(n->rings.port, NULL, NULL);
+	if (n->tp->channel) {
+		n->port_ours = 0;
+		rc = n->tp->channel(n->tp_priv, &n->rings.port);
+	} else {
+		n->port_ours = 1;
+		rc = rt_evtchn_alloc_unbound(n->backend, &n->rings.port);
+		if (rc == 0)
+			rc = rt_evtchn_bind(n->rings.port, NULL, NULL);
+	}
 	if (rc) {
 		lvm_printf(RT_TAG "netfront vif/%u: no event channel to domain %u\n", n->index, n->backend);
 		goto fail;
@@ -160,7 +168,7 @@ static int connect(struct lvm_net *n)
 	return 0;
 fail:
 	ungrant_all(n);
-	if (n->rings.port)
+	if (n->rings.port && n->port_ours)
 		rt_evtchn_close(n->rings.port);
 	n->rings.port = 0;
 	n->tp->close(n->tp_priv, 1);
@@ -170,17 +178,22 @@ fail:
 
 int lvm_net_open(unsigned int index, lvm_net_rx_fn *rx, void *arg, struct lvm_net **out)
 {
+	const struct nf_transport *tp;
 	struct lvm_net *n;
 	unsigned int i;
 	int rc;
 
-	if ((rc = rt_gnttab_init()) || (rc = rt_xs_init()))
+	if ((rc = rt_gnttab_init()))
+		return rc;
+	/* noxs when the device page has power or vif devices: then XenStore is never touched. */
+	tp = rt_devices_noxs() ? &nf_transport_noxs : &nf_transport_xenstore;
+	if (tp == &nf_transport_xenstore && (rc = rt_xs_init()))
 		return rc;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -LVM_ENOMEM;
 	n->index = index;
-	n->tp = &nf_transport_xenstore;
+	n->tp = tp;
 	n->rx_fn = rx;
 	n->rx_arg = arg;
 	n->tx_sring = lvm_alloc_pages(1);

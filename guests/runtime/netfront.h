@@ -1,4 +1,4 @@
-/* netfront.h: the seam between netfront's ring logic (netfront.c) and how it finds and handshakes with its back-end (XenStore today, noxs later). */
+/* netfront.h: the seam between netfront's ring logic (netfront.c) and how it finds and handshakes with its back-end (XenStore or noxs). */
 #ifndef LVM_NETFRONT_H
 #define LVM_NETFRONT_H
 
@@ -15,6 +15,12 @@ struct nf_transport {
 	const char *name;
 	/* Finds vif `index`: its back-end's domain and our MAC address. State goes in *priv. */
 	int (*probe)(unsigned int index, domid_t *backend, uint8_t mac[6], void **priv);
+	/*
+	 * Optional: the device's own event channel, already bound, which stays the
+	 * transport's (noxs). NULL: netfront allocates an unbound port for the
+	 * back-end and hands it to connect to publish (XenStore).
+	 */
+	int (*channel)(void *priv, evtchn_port_t *port);
 	/* Publishes the rings and waits until the back-end serves them. */
 	int (*connect)(void *priv, const struct nf_rings *rings);
 	/* Frees priv; with tell_backend, first tells the back-end we are gone (best effort). */
@@ -22,5 +28,6 @@ struct nf_transport {
 };
 
 extern const struct nf_transport nf_transport_xenstore;
+extern const struct nf_transport nf_transport_noxs;
 
 #endif

@@ -1,12 +1,13 @@
 /* power.c: control/shutdown requests, the memory frame list a save needs, and suspend with a resume that reconnects everything. */
 
 #include "rt.h"
+#include "noxs_rt.h"
 
 #define P2M_PER_PAGE	(PAGE_SIZE / sizeof(unsigned long))
 
 static unsigned long *frame_list_list, *frame_lists;
 static unsigned int n_frame_lists;
-static int power_ready;
+static int power_ready, power_noxs;
 
 /*
  * The save code in dom0 finds our pfn -> mfn list through a two-level
@@ -44,8 +45,18 @@ int lvm_power_init(void)
 		return -LVM_ENOMEM;
 	rt_p2m_publish();
 	rc = rt_gnttab_init();
-	if (rc == 0)
-		rc = lvm_xs_watch("control/shutdown");
+	if (rc)
+		return rc;
+	/* Over noxs the power device carries the requests and XenStore is never touched. */
+	if (rt_devices_noxs()) {
+		rc = rt_noxs_power_init();
+		if (rc)
+			return rc;
+		power_noxs = 1;
+		power_ready = 1;
+		return 0;
+	}
+	rc = lvm_xs_watch("control/shutdown");
 	if (rc) {
 		lvm_printf(RT_TAG "power: cannot watch control/shutdown: %s\n", lvm_strerror(rc));
 		return rc;
@@ -69,6 +80,8 @@ enum lvm_power_request lvm_power_poll(void)
 	unsigned int i;
 	int rc;
 
+	if (power_noxs)
+		return rt_noxs_power_poll();
 	if (!power_ready || !lvm_xs_watch_pending("control/shutdown"))
 		return LVM_POWER_NONE;
 	rc = lvm_xs_read("control/shutdown", buf, sizeof(buf));
@@ -109,6 +122,11 @@ int lvm_suspend(void)
 
 	if (!power_ready)
 		return -LVM_EINVAL;
+	if (power_noxs) {
+		/* The noxs devices (mapped control pages, bound channels) do not survive a save yet. */
+		lvm_puts(RT_TAG "suspend is not supported over noxs\n");
+		return -LVM_EINVAL;
+	}
 	lvm_puts(RT_TAG "suspending\n");
 	lvm_console_flush();
 	rt_irq_disable();

@@ -18,14 +18,14 @@ STACK_SIZE ?= 16384
 VIRT_BASE = 0x300000
 
 RT_SRCS = $(addprefix $(RT_DIR)/,boot.c console.c events.c time.c mm.c gnttab.c xenstore.c \
-	power.c netfront.c netfront_xs.c libc/string.c libc/printf.c)
+	power.c netfront.c netfront_xs.c noxs.c noxs_page.c netfront_noxs.c libc/string.c libc/printf.c)
 
 CFLAGS = -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	 -mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables \
 	 -ffunction-sections -fdata-sections -Os -Wall -Wextra -Werror
 # Only gcc's own headers (stddef, stdint, stdarg, limits), our libc's and Xen's public ones: no host libc.
 CPPFLAGS = -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
-	   -I$(RT_DIR)/libc/include -I$(RT_DIR)/include -I$(RT_DIR) -I$(BUILD)/sysinc \
+	   -I$(RT_DIR)/libc/include -I$(RT_DIR)/include -I$(RT_DIR) -I$(RT_DIR)/../../xen-patches/include -I$(BUILD)/sysinc \
 	   -D__XEN_INTERFACE_VERSION__=$(XEN_INTERFACE_VERSION) -DLVM_VIRT_BASE=$(VIRT_BASE)UL -MMD -MP $(APP_CPPFLAGS)
 ASFLAGS = -D__ASSEMBLY__ -fno-pic -fno-pie -Wa,--noexecstack -DLVM_GUEST_OS='"lightvm-$(APP)"' -DLVM_STACK_SIZE=$(STACK_SIZE) -DLVM_VIRT_BASE_ASM=$(VIRT_BASE)
 # -s: the domain builder needs no symbols. --gc-sections drops what an app does not use.
