@@ -296,6 +296,10 @@ export function projectManifest(): Manifest {
   const addon = path.join(PROJECT_ROOT, 'native', 'build', 'Release', 'xen.node');
   if (!fs.existsSync(addon)) throw new LabError('EIMAGE', 'the native addon is not built (native/build/Release/xen.node is missing): run `npm run build`');
   m.file(`${root}/native/build/Release/xen.node`, addon);
+  // noxsd, the dom0 noxs back-end that boot.sh starts: a C program over dom0's own libxen*.so, as the addon.
+  const noxsd = path.join(PROJECT_ROOT, 'native', 'build', 'noxsd');
+  if (!fs.existsSync(noxsd)) throw new LabError('EIMAGE', 'noxsd is not built (native/build/noxsd is missing): run `sh scripts/build-native.sh`');
+  m.file(`${root}/native/build/noxsd`, noxsd, 0o755);
   for (const g of guestImages(path.join(PROJECT_ROOT, 'guests'))) m.file(`${root}/guests/${g.at}`, g.source);
   return m;
 }

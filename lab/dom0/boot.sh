@@ -63,4 +63,12 @@ fi
 mkdir -p /var/log/lightvm
 setsid node /opt/lightvm/dist/daemon/xendevd.js --log-file /var/log/lightvm/xendevd.log </dev/null >/dev/null 2>>/var/log/lightvm/xendevd.log &
 mark "xendevd started (log: /var/log/lightvm/xendevd.log)"
+# noxsd, the noxs back-end (docs/noxs.md): only grants and event channels, so it runs on the stock hypervisor too.
+# In the background, as xendevd: whatever it does, the boot goes on.
+if [ -x /opt/lightvm/native/build/noxsd ]; then
+  setsid /opt/lightvm/native/build/noxsd --foreground --log-file /var/log/lightvm/noxsd.log </dev/null >/dev/null 2>>/var/log/lightvm/noxsd.log &
+  mark "noxsd started (socket: /run/lightvm/noxsd.sock, log: /var/log/lightvm/noxsd.log)"
+else
+  mark "noxsd is not in the image: not started"
+fi
 mark "boot done"
