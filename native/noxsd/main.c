@@ -25,6 +25,8 @@ struct nx_xen nx_xen;
 #define OUT_MAX 8
 /* How often dead domains are looked for when VIRQ_DOM_EXC belongs to another process (ms). */
 #define REAP_MS 1000
+/* Where a detached noxsd logs unless told. */
+#define NOXSD_LOG_DEFAULT "/var/log/lightvm/noxsd.log"
 
 struct client {
     int fd;
@@ -72,12 +74,12 @@ static void usage(FILE *f)
             "\n"
             "  --socket PATH    the control socket (default %s), created mode 0600\n"
             "  --pid-file PATH  the pid lock (default: the socket path with .pid for .sock)\n"
-            "  --log-file PATH  append log lines there instead of stderr\n"
+            "  --log-file PATH  append log lines there (default: stderr in the foreground, %s detached)\n"
             "  --foreground     stay in the foreground (default: detach once the socket listens)\n"
             "  --help           this text\n"
             "\n"
             "SIGTERM or SIGINT: removes every device (taps included) and exits 0.\n",
-            NOXSD_SOCKET);
+            NOXSD_SOCKET, NOXSD_LOG_DEFAULT);
 }
 
 static void on_signal(int sig)
@@ -152,26 +154,22 @@ static int open_xen(void)
 }
 
 /*
- * VIRQ_DOM_EXC reaches one port per domain only: where xenstored runs in
- * dom0 it already holds it (EEXIST). Then noxsd looks for dead domains every
- * REAP_MS instead, and tries the VIRQ again, so that it takes over once
- * xenstored is stopped.
+ * VIRQ_DOM_EXC reaches one port in dom0 only, and xenstored needs it: where
+ * xenstored already runs it holds it (EEXIST), and noxsd looks for dead
+ * domains every REAP_MS instead. noxsd tries once, at start-up, and never
+ * again: taking the VIRQ while xenstored is stopped for a moment would keep
+ * xenstored from starting again.
  */
-static void try_bind_virq(void)
+static void bind_virq(void)
 {
-    static int said;
-    xenevtchn_port_or_error_t p;
-    if (virq_bound) return;
-    p = xenevtchn_bind_virq(nx_xen.xce, VIRQ_DOM_EXC);
+    xenevtchn_port_or_error_t p = xenevtchn_bind_virq(nx_xen.xce, VIRQ_DOM_EXC);
     if (p >= 0) {
         virq_port = (evtchn_port_t)p;
         virq_bound = 1;
         nx_log("VIRQ_DOM_EXC bound (port %u): dead domains' devices go when Xen reports them", virq_port);
-        said = 0;
-    } else if (!said) {
-        nx_log("VIRQ_DOM_EXC not available (%s: another process, usually xenstored, holds it): looking for dead domains every %d ms",
+    } else {
+        nx_log("VIRQ_DOM_EXC is not available (%s: xenstored holds it where it runs): looking for dead domains every %d ms instead",
                strerror(errno), REAP_MS);
-        said = 1;
     }
 }
 
@@ -318,8 +316,7 @@ static int run(void)
             clock_gettime(CLOCK_MONOTONIC, &now);
             if ((now.tv_sec - last_reap.tv_sec) * 1000 + (now.tv_nsec - last_reap.tv_nsec) / 1000000 >= REAP_MS) {
                 last_reap = now;
-                try_bind_virq();
-                if (nx_ndevs) nx_reap_dead();
+                nx_reap_dead();
             }
         }
         if (rc <= 0) continue;
@@ -401,7 +398,10 @@ int main(int argc, char **argv)
     if (optind < argc) { fprintf(stderr, "noxsd: unexpected argument \"%s\"\n", argv[optind]); usage(stderr); return 2; }
     if (sock[0] != '/') { fprintf(stderr, "noxsd: --socket needs an absolute path, not \"%s\"\n", sock); return 2; }
     if (!pid_file && !(pid_file = pid_path_for(sock))) { fprintf(stderr, "noxsd: out of memory\n"); return 1; }
+    /* Detached, stderr would hold its caller's pipe open: the log goes to a file. */
+    if (!foreground && !log_file) log_file = NOXSD_LOG_DEFAULT;
     if (log_file) {
+        if (mkdir_parent(log_file) < 0) return 1;
         int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
         if (fd < 0) { fprintf(stderr, "noxsd: cannot open log file %s: %s\n", log_file, strerror(errno)); return 1; }
         dup2(fd, 2);
@@ -442,7 +442,7 @@ int main(int argc, char **argv)
     if ((lock_fd = take_pid_lock(pid_file)) < 0) goto out;
     if (open_xen() < 0) goto out_lock;
     if ((listen_fd = listen_on(sock)) < 0) goto out_lock;
-    try_bind_virq();
+    bind_virq();
     nx_log("listening on %s (pid file %s)", sock, pid_file);
     if (ready[1] >= 0) { if (write(ready[1], "1", 1) < 0) { /* the parent is gone: carry on */ } close(ready[1]); ready[1] = -1; }
 

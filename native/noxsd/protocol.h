@@ -5,7 +5,8 @@
  * control domain talks to it. A client writes whole requests (64 bytes) and
  * reads one response (128 bytes) per request, in order; it may keep the
  * connection open for many requests. noxsd checks every field: a bad magic
- * or version closes the connection; any other bad field gets err = -EINVAL
+ * or version closes the connection (after an -EPROTO answer); any other bad
+ * field (non-zero padding included) gets err = -EINVAL
  * and a message. Integers are little-endian (x86). toolstack/devices/noxs-*.ts
  * mirrors these layouts; change both together.
  *
@@ -21,10 +22,18 @@
  *   DOMAIN_REM  (domid): every device of domid; ok if there is none.
  *   POWER_REQ   (domid, id, arg = NOXS_POWER_*): writes a request on the
  *               power page and notifies; answers seq (the request's number).
+ *               Refused with -ENOTCONN while the guest does not listen
+ *               (fe_state not CONNECTED), -EOPNOTSUPP for SUSPEND when the
+ *               guest lacks NOXS_POWER_F_SUSPEND.
  *   STATUS      (domid, type, id): answers be_state, fe_state, fe_features,
- *               fe_ack_seq (power) and ifname (vif).
- * noxsd also tears down a domain's devices by itself when Xen reports that
- * the domain died (VIRQ_DOM_EXC), so nothing is left when a toolstack dies.
+ *               fe_ack_seq (power) and ifname (vif); msg says why when a vif
+ *               was closed with be_error set (err stays 0).
+ * Other errors: -EEXIST (a device of that type and id exists), -ENOENT (no
+ * such device), -ESRCH (no such domain, or it is dying), -ENODEV (VIF_ADD:
+ * no such bridge), -EEXIST (VIF_ADD: an interface of that name exists).
+ * noxsd also tears down a domain's devices by itself when the domain dies
+ * (VIRQ_DOM_EXC, or, where xenstored holds that VIRQ, a look at Xen's domain
+ * list every second), so nothing is left when a toolstack dies.
  */
 #ifndef LIGHTVM_NOXSD_PROTOCOL_H
 #define LIGHTVM_NOXSD_PROTOCOL_H
