@@ -154,14 +154,20 @@ int rt_noxs_first(uint16_t type, uint16_t *id)
 	return 1;
 }
 
+/* Gives a borrowed address its own frame back and returns the page to the allocator. */
+static void give_back(void *va)
+{
+	if (rt_map_frame(va, ~0UL, 1))
+		lvm_panic("noxs: cannot give a control page's address its own frame back");
+	lvm_free_pages(va, 1);
+}
+
 static void unmap_ctrl(void *va, grant_handle_t handle)
 {
 	struct gnttab_unmap_grant_ref op = { .host_addr = (unsigned long)va, .handle = handle };
 
 	hyp_grant_table_op(GNTTABOP_unmap_grant_ref, &op, 1);
-	if (rt_map_frame(va, ~0UL, 1))
-		lvm_panic("noxs: cannot give a control page's address its own frame back");
-	lvm_free_pages(va, 1);
+	give_back(va);
 }
 
 int rt_noxs_open(uint16_t type, uint16_t id, struct rt_noxs_dev **out)
@@ -191,7 +197,12 @@ int rt_noxs_open(uint16_t type, uint16_t id, struct rt_noxs_dev **out)
 	va = lvm_alloc_pages(1);
 	if (!va)
 		return -LVM_ENOMEM;
-	/* The grant's frame replaces the page's own at this address (Xen puts the old mapping). */
+	/* The address is emptied first (and its TLB entry flushed), then the grant's frame mapped there. */
+	if (hyp_update_va_mapping((unsigned long)va, 0, UVMF_INVLPG | UVMF_LOCAL)) {
+		lvm_printf(RT_TAG "noxs %s/%u: cannot empty an address for its control page\n", type_name(type), id);
+		lvm_free_pages(va, 1);	/* still mapped: the update failed */
+		return -LVM_EIO;
+	}
 	memset(&map, 0, sizeof(map));
 	map.host_addr = (unsigned long)va;
 	map.flags = GNTMAP_host_map;
@@ -201,8 +212,7 @@ int rt_noxs_open(uint16_t type, uint16_t id, struct rt_noxs_dev **out)
 	if (rc || map.status != GNTST_okay) {
 		lvm_printf(RT_TAG "noxs %s/%u: cannot map grant %u of domain %u (hypercall %ld, status %d)\n",
 			   type_name(type), id, (unsigned int)d->grant, d->be_domid, rc, map.status);
-		rt_map_frame(va, ~0UL, 1);
-		lvm_free_pages(va, 1);
+		give_back(va);
 		return -LVM_EIO;
 	}
 	/* One copy of the header, checked, then used. */
