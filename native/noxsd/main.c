@@ -276,6 +276,7 @@ static int run(void)
     size_t pcap = 0;
     sigset_t none;
     struct timespec last_reap;
+    int tx_left = 0;
     sigemptyset(&none);
     clock_gettime(CLOCK_MONOTONIC, &last_reap);
 
@@ -308,7 +309,8 @@ static int run(void)
             if (!nx_vif_wants_tap(nx_devs[i])) continue;
             pfd[n] = (struct pollfd){ nx_devs[i]->vif.tap, POLLIN, 0 }; kind[n] = SLOT_TAP; obj[n++] = nx_devs[i];
         }
-        rc = ppoll(pfd, n, (!virq_bound && nx_ndevs) ? &tmo : NULL, &none);
+        if (tx_left) tmo = (struct timespec){ 0, 0 };
+        rc = ppoll(pfd, n, (tx_left || (!virq_bound && nx_ndevs)) ? &tmo : NULL, &none);
         if (rc < 0 && errno != EINTR) { nx_log("ppoll: %s", strerror(errno)); break; }
         if (stop_signal) break;
 
@@ -319,6 +321,7 @@ static int run(void)
                 nx_reap_dead();
             }
         }
+        tx_left = nx_vif_tx_leftovers();
         if (rc <= 0) continue;
         /* Event channels first: a device an event removes is not in a later slot's way (taps are looked up again). */
         for (size_t i = 0; i < n; i++) if (kind[i] == SLOT_EVTCHN && pfd[i].revents) drain_events();

@@ -33,6 +33,7 @@ struct nx_vif {
     int connected;              /* rings mapped */
     int failed;                 /* closed for a protocol violation or a failed connect (be_error set) */
     int rx_wait;                /* frames wait in the tap but the guest posted no rx request */
+    int tx_more;                /* tx requests left for the next loop turn (a busy guest does not starve the others) */
     void *tx_page, *rx_page;    /* the guest's rings, mapped by grant */
     netif_tx_back_ring_t tx;
     netif_rx_back_ring_t rx;
@@ -78,6 +79,8 @@ void nx_vif_tx(struct nx_dev *d);   /* guest -> tap */
 void nx_vif_rx(struct nx_dev *d);   /* tap -> guest */
 /* 1 if the loop should poll the vif's tap for frames. */
 int nx_vif_wants_tap(const struct nx_dev *d);
+/* Runs the tx work left over by busy vifs; returns 1 if some is still left. */
+int nx_vif_tx_leftovers(void);
 
 /* tap interfaces (tap.c). */
 int nx_tap_create(const char *ifname, uint16_t mtu, const char *bridge, char *msg, size_t msglen);

@@ -75,6 +75,7 @@ void nx_vif_disconnect(struct nx_dev *d)
     d->vif.tx_page = d->vif.rx_page = NULL;
     d->vif.connected = 0;
     d->vif.rx_wait = 0;
+    d->vif.tx_more = 0;
 }
 
 int nx_vif_wants_tap(const struct nx_dev *d)
@@ -96,8 +97,9 @@ void nx_vif_tx(struct nx_dev *d)
     uint16_t ids[BATCH];
     int8_t verdict[BATCH];
     char why[128];
-    int more, notify;
+    int more, notify, rounds = 0;
 
+    d->vif.tx_more = 0;
     if (!d->vif.connected) return;
     do {
         RING_IDX prod = ring->sring->req_prod;
@@ -160,7 +162,20 @@ void nx_vif_tx(struct nx_dev *d)
         RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(ring, notify);
         if (notify) xenevtchn_notify(nx_xen.xce, d->port);
         RING_FINAL_CHECK_FOR_REQUESTS(ring, more);
+        if (more && ++rounds == 8) { d->vif.tx_more = 1; return; } /* the loop comes back before it sleeps */
     } while (more && d->vif.connected);
+}
+
+int nx_vif_tx_leftovers(void)
+{
+    int left = 0;
+    for (size_t i = 0; i < nx_ndevs; i++) {
+        struct nx_dev *d = nx_devs[i];
+        if (d->type != NOXS_DEV_VIF || !d->vif.tx_more) continue;
+        nx_vif_tx(d);
+        left |= d->vif.tx_more;
+    }
+    return left;
 }
 
 void nx_vif_rx(struct nx_dev *d)
