@@ -286,13 +286,13 @@ static int run(void)
         int rc;
         if (need > pcap) {
             size_t ncap = need * 2;
-            struct pollfd *a = realloc(pfd, ncap * sizeof *a);
-            int *b = a ? realloc(kind, ncap * sizeof *b) : NULL;
-            void **c = b ? realloc(obj, ncap * sizeof *c) : NULL;
-            if (a) pfd = a;
-            if (b) kind = b;
-            if (!c) { nx_log("out of memory for the poll set"); break; }
-            obj = c;
+            free(pfd);
+            free(kind);
+            free(obj);
+            pfd = malloc(ncap * sizeof *pfd);
+            kind = malloc(ncap * sizeof *kind);
+            obj = malloc(ncap * sizeof *obj);
+            if (!pfd || !kind || !obj) { nx_log("out of memory for the poll set"); break; }
             pcap = ncap;
         }
         pfd[n] = (struct pollfd){ listen_fd, POLLIN, 0 }; kind[n] = SLOT_LISTEN; obj[n++] = NULL;
