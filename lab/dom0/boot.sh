@@ -65,6 +65,8 @@ setsid node /opt/lightvm/dist/daemon/xendevd.js --log-file /var/log/lightvm/xend
 mark "xendevd started (log: /var/log/lightvm/xendevd.log)"
 # noxsd, the noxs back-end (docs/noxs.md): only grants and event channels, so it runs on the stock hypervisor too.
 # In the background, as xendevd: whatever it does, the boot goes on.
+# Each noxs device takes one of gntalloc's grants, and the module allows 1024 in all by default.
+echo 65536 > /sys/module/xen_gntalloc/parameters/limit 2>/dev/null || mark "cannot raise gntalloc's grant limit (noxs devices stop at 1024)"
 if [ -x /opt/lightvm/native/build/noxsd ]; then
   setsid /opt/lightvm/native/build/noxsd --foreground --log-file /var/log/lightvm/noxsd.log </dev/null >/dev/null 2>>/var/log/lightvm/noxsd.log &
   mark "noxsd started (socket: /run/lightvm/noxsd.sock, log: /var/log/lightvm/noxsd.log)"
