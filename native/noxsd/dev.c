@@ -88,7 +88,8 @@ static struct nx_dev *dev_new(const struct noxsd_req *r, uint16_t type, struct n
     d->page = xengntshr_share_pages(nx_xen.xgs, r->domid, 1, &d->grant, 1);
     if (!d->page) {
         int e = errno ? -errno : -ENOMEM;
-        reply(resp, e, "xengntshr_share_pages(domain %u): %s", r->domid, strerror(-e));
+        reply(resp, e, "xengntshr_share_pages(domain %u): %s%s", r->domid, strerror(-e),
+              e == -ENOSPC ? " (gntalloc's limit: /sys/module/xen_gntalloc/parameters/limit)" : "");
         free(d);
         return NULL;
     }
