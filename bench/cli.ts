@@ -9,6 +9,7 @@ import { LabError } from '../lab/errors.js';
 import { PROJECT_ROOT } from '../lab/config.js';
 import { commitId, expectedSeconds } from './record.js';
 import { findScenarios, SCENARIOS, type Scenario, type ScenarioOptions } from './scenarios.js';
+import { destroyBenchGuests } from './scenario.js';
 import { writeReport } from './report.js';
 import { CompareError, loadResultSet, renderComparison } from './compare.js';
 import { Progress, duration } from './progress.js';
@@ -78,6 +79,16 @@ async function measure(a: BenchArgs): Promise<number> {
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}-${commitId(PROJECT_ROOT)}`;
   const dir = path.join(a.results, runId);
   let outcome;
+  // Ctrl-C (or SIGTERM): the scenario running stops, what it measured is recorded, the guests it
+  // left in dom0 are destroyed and the doc is regenerated; a second Ctrl-C quits at once.
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stop.signal.aborted) { say(`bench: ${sig} again: quitting without cleaning up`); process.exit(130); }
+    say(`bench: ${sig}: stopping; keeping what was measured and destroying the benchmark's guests (${sig} again quits at once)`);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     let target, host;
     if (a.host) {
@@ -100,15 +111,23 @@ async function measure(a: BenchArgs): Promise<number> {
     say(`${scenarios.length} scenarios (${a.full ? 'full' : 'quick'} mode), about ${duration(plan.reduce((x, p) => x + p.seconds, 0))}; results in ${path.relative(process.cwd(), dir)}/`);
     const ui = new Progress(plan);
     try {
-      outcome = await runScenarios({ scenarios, options, target, host, dir }, ui);
+      outcome = await runScenarios({ scenarios, options: { ...options, signal: stop.signal }, target, host, dir }, ui);
     } finally {
       ui.stop();
+    }
+    if (stop.signal.aborted) {
+      const left = await destroyBenchGuests(target).catch((err: unknown) => { say(`bench: could not destroy the benchmark's guests: ${(err as Error).message}`); return []; });
+      if (left.length) say(`bench: destroyed ${left.length} guests the interrupted scenario left in dom0`);
     }
   } finally {
     if (lab && !reused) await lab.down();
   }
   if (fs.existsSync(dir)) await regenerate(a.results, a.doc);
   for (const f of outcome.failures) say(`bench: ${f.scenario} failed: ${f.message}`);
+  if (stop.signal.aborted) {
+    say(`bench: interrupted; what was measured is kept in ${path.relative(process.cwd(), dir)}/`);
+    return 130;
+  }
   if (outcome.failures.length) say(`bench: ${outcome.failures.length} of ${scenarios.length} scenarios failed; what they measured before failing is kept in ${path.relative(process.cwd(), dir)}/`);
   return outcome.failures.length ? 1 : 0;
 }

@@ -7,6 +7,7 @@ import { ScenarioError, type Scenario, type ScenarioOptions, type Target } from 
 
 export interface RunPlan {
   scenarios: readonly Scenario[];
+  /** With `signal`: aborting it stops the scenario running (its samples are kept) and skips the rest. */
   options: Omit<ScenarioOptions, 'progress' | 'step'>;
   target: Target;
   host: HostProps;
@@ -27,7 +28,12 @@ export async function runScenarios(plan: RunPlan, ui: Progress): Promise<RunOutc
   const info: RunInfo = { id: path.basename(plan.dir), mode: plan.options.full ? 'full' : 'quick', startedAt: new Date().toISOString(), host: plan.host, scenarios: {} };
   const failures: RunOutcome['failures'] = [];
   const rel = (f: string) => path.relative(process.cwd(), f);
+  const interrupted = () => plan.options.signal?.aborted === true;
   for (const s of plan.scenarios) {
+    if (interrupted()) {
+      failures.push({ scenario: s.name, message: 'not run: interrupted' });
+      continue;
+    }
     ui.start(s.name);
     const t0 = performance.now();
     const tools = plan.options.tools && s.tools ? plan.options.tools.filter((x) => s.tools!.includes(x)) : plan.options.tools;
@@ -42,7 +48,7 @@ export async function runScenarios(plan: RunPlan, ui: Progress): Promise<RunOutc
     try {
       samples = await s.run(plan.target, plan.host, o);
     } catch (err) {
-      error = (err as Error).message;
+      error = interrupted() ? 'interrupted' : (err as Error).message;
       if (err instanceof ScenarioError) samples = err.partial;
       failures.push({ scenario: s.name, message: error });
       ui.line(`  ${s.name} failed: ${error}`);

@@ -13,6 +13,23 @@ export interface ScenarioOptions {
   progress(line: string): void;
   /** How far the scenario is, for the progress bar and its estimate of the time left; optional to call. */
   step?(done: number, total: number): void;
+  /** Aborted when the run is interrupted (Ctrl-C): a scenario stops and keeps what it measured. */
+  signal?: AbortSignal;
+}
+
+/** The names every dom0 script gives its guests begin with one of these (and a dash). */
+export const BENCH_GUEST_PREFIXES = ['bench', 'bcd', 'bmem', 'bpause', 'bsr', 'bvh', 'ukb'] as const;
+
+/**
+ * Destroys every guest a benchmark left in dom0 (after an interruption, whose dom0 script was
+ * killed before it could); returns their names. Guests of other users are left alone.
+ */
+export async function destroyBenchGuests(target: Target): Promise<string[]> {
+  const re = new RegExp(`^(${BENCH_GUEST_PREFIXES.join('|')})-`);
+  const r = await target.run(['xl', 'list'], { timeoutMs: 60_000 });
+  const names = r.stdout.toString().split('\n').slice(1).map((l) => l.split(/\s+/)[0]).filter((n) => n && re.test(n));
+  for (const n of names) await target.run(['xl', 'destroy', n], { timeoutMs: 60_000 });
+  return names;
 }
 
 /**
@@ -65,6 +82,7 @@ export async function runDom0Script(target: Target, script: string, args: string
     else if (m.kind === 'sample') onSample(m);
   };
   const r = await target.run(['node', `${target.projectDir}/dist/bench/dom0/${script}`, ...args], {
+    signal: o.signal,
     onStdout: (b) => {
       const lines = (partial + b.toString()).split('\n');
       partial = lines.pop() ?? '';

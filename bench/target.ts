@@ -105,10 +105,15 @@ export function runLocal(cmd: string | string[], opts: RunOptions = {}): Promise
     let timedOut = false;
     const c = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: opts.env ? { ...process.env, ...opts.env } : process.env });
     const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; c.kill('SIGKILL'); }, opts.timeoutMs) : undefined;
+    // Interrupted: SIGTERM, which the dom0 scripts answer by destroying their guests.
+    const onAbort = () => c.kill('SIGTERM');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
     c.stdout.on('data', (b: Buffer) => { out.push(b); opts.onStdout?.(b); });
     c.stderr.on('data', (b: Buffer) => { err.push(b); opts.onStderr?.(b); });
     const done = (code: number | null, signal: string | null, extra?: string) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       if (extra) err.push(Buffer.from(extra));
       resolve({ code, signal, durationMs: performance.now() - t0, timedOut, stdout: Buffer.concat(out), stderr: Buffer.concat(err), stdoutTruncated: false, stderrTruncated: false });
     };

@@ -34,6 +34,8 @@ export interface RunOptions {
   onStdout?(b: Buffer): void;
   onStderr?(b: Buffer): void;
   stdin?: NodeJS.ReadableStream;
+  /** Aborting it stops waiting and makes dom0's agent kill the command. */
+  signal?: AbortSignal;
 }
 
 export type Log = (line: string) => void;
@@ -172,7 +174,7 @@ export class Lab {
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
       stdin: !!opts.stdin,
     };
-    return runInLab(this.endpoint(), req, { onStdout: opts.onStdout, onStderr: opts.onStderr, stdin: opts.stdin });
+    return runInLab(this.endpoint(), req, { onStdout: opts.onStdout, onStderr: opts.onStderr, stdin: opts.stdin, signal: opts.signal });
   }
 
   /** Runs a shell command in dom0 and returns its stdout; throws with stderr when it fails. */

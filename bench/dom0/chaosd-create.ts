@@ -106,7 +106,7 @@ async function library(o: Opts) {
   return lib;
 }
 
-async function create(o: Opts, d: Daemon, tool: Tool, name: string): Promise<{ callMs: number; readyMs: number; fromPool?: boolean }> {
+async function create(o: Opts, d: Daemon, tool: Tool, name: string): Promise<{ callMs: number; readyMs: number; fromPool?: boolean; phases?: Record<string, number> }> {
   fs.rmSync(path.join(CONSOLE_DIR, `guest-${name}.log`), { force: true });
   const l = tool === 'chaos' ? await library(o) : undefined;
   let cfgFile = '';
@@ -114,6 +114,7 @@ async function create(o: Opts, d: Daemon, tool: Tool, name: string): Promise<{ c
   const ready = readyAt(name, o.timeoutMs);
   const t0 = performance.now();
   let fromPool: boolean | undefined;
+  let phases: Record<string, number> | undefined;
   try {
     if (tool === 'xl') { const r = await run('xl', ['create', '-q', cfgFile]); if (r.code !== 0) throw new Error(`xl create ${name}: ${r.out.trim()}`); }
     else if (tool === 'chaos') await l!.ts.create(l!.cfg(name));
@@ -121,10 +122,11 @@ async function create(o: Opts, d: Daemon, tool: Tool, name: string): Promise<{ c
       const r = await d.request('POST', '/v1/domains', { config: { name, type: 'pv', kernel: o.kernel, memory: 4, vcpus: 1 } });
       if (r.status !== 201) throw new Error(`chaosd create ${name}: ${JSON.stringify(r.json)}`);
       fromPool = r.json.fromPool !== null;
+      phases = r.json.phases;
     }
   } catch (err) { ready.cancel(); throw err; }
   const tCall = performance.now();
-  return { callMs: tCall - t0, readyMs: (await ready.promise) - t0, fromPool };
+  return { callMs: tCall - t0, readyMs: (await ready.promise) - t0, fromPool, phases };
 }
 
 async function destroy(d: Daemon, tool: Tool, name: string): Promise<void> {
@@ -170,6 +172,8 @@ async function main(): Promise<void> {
           const t = await create(o, d, tool, name);
           emit({ kind: 'sample', tool, metric: 'create-to-ready', running: n, rep, value: t.readyMs, ...(t.fromPool !== undefined ? { fromPool: t.fromPool } : {}) });
           emit({ kind: 'sample', tool, metric: 'create-call', running: n, rep, value: t.callMs });
+          // Where chaosd says the time went (its reply's phases: checks, queue, journal, worker round trip, build steps, XenStore, introduce, unpause).
+          for (const [phase, ms] of Object.entries(t.phases ?? {})) emit({ kind: 'sample', tool, metric: 'create-phase', running: n, rep, value: ms, phase });
           await destroy(d, tool, name);
         }
       }

@@ -37,6 +37,7 @@ const scenario: Scenario = {
           parameters: {
             tool: String(m.tool), guest: 'noop', memoryMiB: 4, running: Number(m.running), rep: Number(m.rep),
             ...(rate ? { batch: Number(m.batch) } : {}), ...(m.fromPool !== undefined ? { fromPool: Boolean(m.fromPool) } : {}),
+            ...(m.phase !== undefined ? { phase: String(m.phase) } : {}),
           },
         };
       });

@@ -43,6 +43,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Keep output in the result; false for long interactive sessions that only stream. Default true. */
   keepOutput?: boolean;
+  /** Aborting it fails the call with EABORTED and drops the connection, which makes the agent kill the command. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult extends ExitStatus {
@@ -126,10 +128,14 @@ export function runInLab(endpoint: AgentEndpoint, req: RunRequest, opts: RunOpti
             settle(new LabAgentError('ETIMEDOUT', `the lab agent at ${where} did not finish the command within ${opts.timeoutMs} ms`));
           }, opts.timeoutMs)
         : null;
+    const onAbort = () => settle(new LabAgentError('EABORTED', `stopped waiting for the command at ${where}: interrupted`));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) queueMicrotask(onAbort);
 
     function settle(error: unknown, result?: RunResult): void {
       if (settled) return;
       settled = true;
+      opts.signal?.removeEventListener('abort', onAbort);
       clearTimeout(connectTimer);
       if (deadline) clearTimeout(deadline);
       detachStdin();

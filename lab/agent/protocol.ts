@@ -48,6 +48,7 @@ export const LabAgentErrorCodes = {
   ESPAWN: 'the agent could not start the requested command',
   ECONFIG: 'the agent was started with unusable options (no token, bad port)',
   EINTERNAL: 'the agent hit an unexpected fault while serving the connection',
+  EABORTED: 'the client stopped waiting (its caller was interrupted); the agent kills the command when the connection drops',
 } as const;
 export type LabAgentErrorCode = keyof typeof LabAgentErrorCodes;
 

@@ -40,6 +40,28 @@ t.test('a failure part way keeps its samples, the next scenario still runs, run.
   t.equal(expectedSeconds(path.dirname(dir), 'full').size, 0, 'a quick run says nothing of full mode');
 });
 
+t.test('an interruption stops the running scenario, keeps its samples, skips the rest; the dom0 command is told through the signal', async (t) => {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-runner-')), 'run1');
+  t.teardown(() => fs.rmSync(path.dirname(dir), { recursive: true, force: true }));
+  const stop = new AbortController();
+  let sawSignal = false;
+  const scenarios = [
+    fake('first', async () => [sample('first', 1)]),
+    fake('long', (_t, _h, o) => new Promise((_resolve, reject) => {
+      // As collect() does when its dom0 command is cut off: the samples so far go with the error.
+      o.signal?.addEventListener('abort', () => { sawSignal = true; reject(new ScenarioError('EABORTED', [sample('long', 7)])); });
+      setImmediate(() => stop.abort());
+    })),
+    fake('later', async () => [sample('later', 3)]),
+  ];
+  const r = await runScenarios({ scenarios, options: { full: false, signal: stop.signal }, target, host, dir }, quiet());
+  t.ok(sawSignal, 'the scenario saw the abort');
+  t.same(readSamples(path.join(dir, 'long.jsonl')).map((x) => x.value), [7], 'what it measured before is kept');
+  t.same(r.failures, [{ scenario: 'long', message: 'interrupted' }, { scenario: 'later', message: 'not run: interrupted' }]);
+  t.notOk(fs.existsSync(path.join(dir, 'later.jsonl')));
+  t.equal(readRunInfo(dir)!.scenarios.long.error, 'interrupted');
+});
+
 t.test('--tools is narrowed to what each scenario compares; a scenario comparing none of them is skipped', async (t) => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lightvm-runner-')), 'run3');
   t.teardown(() => fs.rmSync(path.dirname(dir), { recursive: true, force: true }));

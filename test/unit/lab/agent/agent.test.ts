@@ -179,6 +179,22 @@ t.test('a client that goes away gets its command killed', async (tt) => {
   for (const pid of pids) tt.ok(await goneWithin(pid, 3_000), `pid ${pid} is gone`);
 });
 
+t.test('aborting the signal fails the call with EABORTED and gets the command killed', async (tt) => {
+  let pids: number[] = [];
+  const stop = new AbortController();
+  const error = await runInLab(
+    endpoint,
+    { cmd: 'sleep 30 & echo $$ $!; wait' },
+    { onStdout: (b) => { pids = b.toString().trim().split(/\s+/).map(Number); stop.abort(); }, signal: stop.signal },
+  ).catch((err: unknown) => err);
+  tt.match(error, { code: 'EABORTED', message: /interrupted/ });
+  tt.equal(pids.length, 2);
+  for (const pid of pids) tt.ok(await goneWithin(pid, 3_000), `pid ${pid} is gone`);
+  const already = new AbortController();
+  already.abort();
+  tt.match(await runInLab(endpoint, { cmd: 'true' }, { signal: already.signal }).catch((err: unknown) => err), { code: 'EABORTED' }, 'a signal aborted before the call fails it too');
+});
+
 t.test('a wrong token is refused with EAUTH', async (tt) => {
   const error = await runInLab({ ...endpoint, token: 'wrong' }, { argv: ['true'] }).catch((err: unknown) => err);
   tt.ok(error instanceof LabAgentError);
