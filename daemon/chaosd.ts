@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     .option('state-dir', { type: 'string', default: DEFAULTS.stateDir, describe: 'domain records (shared with chaos) and the journal (chaosd/)' })
     .option('pool', { type: 'string', array: true, describe: `a pool of shells, repeatable: name=N,memory=MiB[,maxmem=MiB][,vcpus=N],low=N,high=N (default: ${DEFAULTS.pool})` })
     .option('no-pools', { type: 'boolean', describe: 'keep no shells: every create builds from scratch' })
+    .option('dev-method', { type: 'string', choices: ['xenstore', 'noxs'], default: 'xenstore', describe: 'devices of the shells, and of configs without dev_method: over XenStore, or noxs (patched Xen and noxsd)' })
     .option('margin-mib', { type: 'number', default: DEFAULTS.marginMiB, describe: 'free host memory chaosd never uses' })
     .option('parallel', { type: 'number', describe: 'creates that run at once (default: two per build worker, or per CPU)' })
     .option('workers', { type: 'number', describe: 'build worker processes, each with its own Xen handles (default: one per CPU; 0: build in this process)' })
@@ -80,7 +81,9 @@ async function main(): Promise<void> {
   const dest = a['log-file'] ? pino.destination({ dest: a['log-file'], append: true, mkdir: true, sync: true }) : pino.destination({ dest: 2, sync: true });
   const log = pino({ level: a['log-level'], base: { pid: process.pid, unit: 'chaosd' } }, dest) as unknown as Log;
 
-  const { ts, xen } = openToolstack({ stateDir: s.stateDir, log });
+  const { ts, xen } = openToolstack({ stateDir: s.stateDir, log, devMethod: s.devMethod });
+  // Build workers inherit the environment: their shells are made with the same method.
+  process.env.LIGHTVM_CHAOSD_DEV_METHOD = s.devMethod;
   const workers = s.workers > 0 ? new Workers(s.workers, { stateDir: s.stateDir, logLevel: a['log-level'], ...(a['log-file'] ? { logFile: a['log-file'] } : {}) }, log.child({ unit: 'workers' })) : undefined;
   await workers?.start();
   const chaosd = new Chaosd({
@@ -92,11 +95,11 @@ async function main(): Promise<void> {
   log.info({ ...rec, ms: performance.now() - t0 }, 'journal reconciled');
 
   const servers: http.Server[] = [];
-  const unix = http.createServer(apiHandler(chaosd, log.child({ listener: 'unix' }), { maxBodyBytes: s.maxBodyBytes }));
+  const unix = http.createServer(apiHandler(chaosd, log.child({ listener: 'unix' }), { maxBodyBytes: s.maxBodyBytes, devMethod: s.devMethod }));
   await listenUnix(unix, s, log);
   servers.push(unix);
   if (s.tcp) {
-    const tcp = http.createServer(apiHandler(chaosd, log.child({ listener: 'tcp' }), { maxBodyBytes: s.maxBodyBytes, token: s.tcp.token }));
+    const tcp = http.createServer(apiHandler(chaosd, log.child({ listener: 'tcp' }), { maxBodyBytes: s.maxBodyBytes, token: s.tcp.token, devMethod: s.devMethod }));
     await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen(s.tcp!.port, s.tcp!.host, () => resolve()); });
     servers.push(tcp);
   }

@@ -20,6 +20,8 @@ export interface ApiOptions {
   maxBodyBytes: number;
   /** When set, every request must carry `Authorization: Bearer <token>` (the TCP listener). */
   token?: string;
+  /** The dev_method of a config that does not say (chaosd's --dev-method; default xenstore). */
+  devMethod?: 'xenstore' | 'noxs';
 }
 
 type Handler = (m: RegExpExecArray, body: Record<string, unknown>, url: URL) => Promise<{ status?: number; json?: unknown; text?: string }>;
@@ -30,7 +32,7 @@ class HttpError extends ChaosError {
   constructor(readonly status: number, message: string) { super('REQUEST_INVALID', message); }
 }
 
-function routes(d: Chaosd): Route[] {
+function routes(d: Chaosd, devMethod?: 'xenstore' | 'noxs'): Route[] {
   const ref = (m: RegExpExecArray) => decodeURIComponent(m[1]);
   const r = (method: string, path: string, handler: Handler): Route => ({ method, re: new RegExp(`^${path}$`), handler });
   const DOM = '/v1/domains/([^/]+)';
@@ -40,11 +42,11 @@ function routes(d: Chaosd): Route[] {
     r('GET', '/v1/pools', async () => ({ json: d.poolLevels() })),
     r('GET', '/v1/domains', async () => ({ json: await d.list() })),
     r('POST', '/v1/domains', async (_m, b) => {
-      const q = parseCreate(b);
+      const q = parseCreate(b, devMethod);
       return { status: 201, json: await d.create(q.config, { paused: q.paused }) };
     }),
     r('POST', '/v1/domains/batch', async (_m, b) => {
-      const q = parseBatch(b);
+      const q = parseBatch(b, devMethod);
       return { json: await d.batch(q.configs, { paused: q.paused }) };
     }),
     r('POST', '/v1/restore', async (_m, b) => ({ status: 201, json: await d.restore(parseRestore(b)) })),
@@ -85,7 +87,7 @@ function authorized(req: http.IncomingMessage, token: string): boolean {
 
 /** The request handler; each request gets a child logger with its method, path and an id. */
 export function apiHandler(d: Chaosd, log: Log, o: ApiOptions): http.RequestListener {
-  const table = routes(d);
+  const table = routes(d, o.devMethod);
   let seq = 0;
   return (req, res) => {
     const t0 = performance.now();

@@ -15,6 +15,8 @@ export interface DaemonSettings {
   workers: number;
   maxBodyBytes: number;
   tcp?: { host: string; port: number; token: string };
+  /** How the devices of shells and of configs without dev_method are set up (docs/noxs.md). */
+  devMethod: 'xenstore' | 'noxs';
 }
 
 export const DEFAULTS = {
@@ -67,7 +69,7 @@ export function groupId(name: string, groupFile = '/etc/group'): number {
 
 export interface RawArgs {
   socket: string; group: string; 'state-dir': string; pool?: string[]; 'no-pools'?: boolean; 'margin-mib': number; parallel?: number; workers?: number;
-  'max-body': number; 'tcp-port'?: number; 'tcp-host': string; 'token-file'?: string;
+  'max-body': number; 'tcp-port'?: number; 'tcp-host': string; 'token-file'?: string; 'dev-method'?: string;
 }
 
 export function settingsFrom(a: RawArgs): DaemonSettings {
@@ -90,7 +92,9 @@ export function settingsFrom(a: RawArgs): DaemonSettings {
     if (token.length < 16) throw usage(`--token-file ${a['token-file']}: the token must be at least 16 characters`);
     tcp = { host: a['tcp-host'], port: a['tcp-port'], token };
   }
+  const devMethod = a['dev-method'] ?? 'xenstore';
+  if (devMethod !== 'xenstore' && devMethod !== 'noxs') throw usage(`--dev-method ${JSON.stringify(devMethod)}: it is xenstore or noxs`);
   return {
-    socket: a.socket, gid: groupId(a.group), stateDir: a['state-dir'], pools, marginMiB: a['margin-mib'], parallel, workers, maxBodyBytes: a['max-body'], ...(tcp ? { tcp } : {}),
+    devMethod, socket: a.socket, gid: groupId(a.group), stateDir: a['state-dir'], pools, marginMiB: a['margin-mib'], parallel, workers, maxBodyBytes: a['max-body'], ...(tcp ? { tcp } : {}),
   };
 }

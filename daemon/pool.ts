@@ -129,9 +129,12 @@ export class Pools {
    * Takes an idle shell for `cfg`, or undefined when no class fits or its pool is empty. The shell's
    * memory stays reserved: the caller releases it when the build has populated it (or failed).
    */
-  take(cfg: Pick<DomainConfig, 'memoryMiB' | 'maxMemoryMiB' | 'maxVcpus'>): { shell: Shell; cls: PoolClass } | undefined {
+  take(cfg: Pick<DomainConfig, 'memoryMiB' | 'maxMemoryMiB' | 'maxVcpus'> & Partial<Pick<DomainConfig, 'devMethod'>>): { shell: Shell; cls: PoolClass } | undefined {
     const cls = this.classFor(cfg);
-    const shell = cls && this.idle.get(cls.name)!.shift();
+    const idle = cls && this.idle.get(cls.name)!;
+    // A shell is made for one device method (chaosd's --dev-method): a config of the other is built from scratch.
+    const at = idle ? idle.findIndex((s) => cfg.devMethod === undefined || s.devMethod === undefined || s.devMethod === cfg.devMethod) : -1;
+    const shell = idle && at >= 0 ? idle.splice(at, 1)[0] : undefined;
     this.kick();
     return cls && shell ? { shell, cls } : undefined;
   }

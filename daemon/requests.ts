@@ -47,21 +47,23 @@ function fields(body: Record<string, unknown>, spec: Spec, what: string): void {
 }
 
 /** A domain config given as a JSON object of xl keys (docs/config.md), validated like a .json file. */
-export function parseConfig(v: unknown, where = 'request config'): DomainConfig {
-  return parseJsonConfig(JSON.stringify(v, null, 1), where);
+export function parseConfig(v: unknown, where = 'request config', devMethod?: DomainConfig['devMethod']): DomainConfig {
+  // The daemon's --dev-method is the default of a config that does not say.
+  const withDefault = devMethod !== undefined && typeof v === 'object' && v !== null && !Array.isArray(v) && !('dev_method' in v) ? { ...v, dev_method: devMethod } : v;
+  return parseJsonConfig(JSON.stringify(withDefault, null, 1), where);
 }
 
 export interface CreateRequest { config: DomainConfig; paused: boolean }
 
-export function parseCreate(body: Record<string, unknown>): CreateRequest {
+export function parseCreate(body: Record<string, unknown>, devMethod?: DomainConfig['devMethod']): CreateRequest {
   fields(body, { config: { kind: 'object', required: true }, paused: { kind: 'boolean' } }, 'create');
-  return { config: parseConfig(body.config), paused: body.paused === true };
+  return { config: parseConfig(body.config, undefined, devMethod), paused: body.paused === true };
 }
 
 export interface BatchRequest { configs: DomainConfig[]; paused: boolean }
 
 /** A batch: {"configs": [...]} or {"config": {...}, "count": N} (named <name>-1 .. <name>-N). */
-export function parseBatch(body: Record<string, unknown>): BatchRequest {
+export function parseBatch(body: Record<string, unknown>, devMethod?: DomainConfig['devMethod']): BatchRequest {
   fields(body, {
     configs: { kind: 'array' }, config: { kind: 'object' }, count: { kind: 'int', min: 1, max: MAX_BATCH }, paused: { kind: 'boolean' },
   }, 'batch create');
@@ -70,7 +72,7 @@ export function parseBatch(body: Record<string, unknown>): BatchRequest {
     if (body.config !== undefined || body.count !== undefined) throw bad('batch create takes either "configs" or "config" with "count", not both', 'configs');
     const list = body.configs as unknown[];
     if (list.length < 1 || list.length > MAX_BATCH) throw bad(`batch create: configs must hold 1 to ${MAX_BATCH} configs, not ${list.length}`, 'configs');
-    const configs = list.map((c, i) => parseConfig(c, `configs[${i}]`));
+    const configs = list.map((c, i) => parseConfig(c, `configs[${i}]`, devMethod));
     const names = new Set<string>();
     for (const c of configs) {
       if (names.has(c.name)) throw bad(`batch create: the name ${JSON.stringify(c.name)} is given twice`, 'configs');
@@ -79,10 +81,10 @@ export function parseBatch(body: Record<string, unknown>): BatchRequest {
     return { configs, paused };
   }
   if (body.config === undefined || body.count === undefined) throw bad('batch create needs "configs", or "config" and "count"', 'config');
-  const base = parseConfig(body.config);
+  const base = parseConfig(body.config, undefined, devMethod);
   if (base.uuid !== undefined) throw bad('batch create: a config with a uuid cannot be copied', 'config');
   const count = body.count as number;
-  const configs = Array.from({ length: count }, (_, i) => parseConfig({ ...(body.config as object), name: `${base.name}-${i + 1}` }));
+  const configs = Array.from({ length: count }, (_, i) => parseConfig({ ...(body.config as object), name: `${base.name}-${i + 1}` }, undefined, devMethod));
   return { configs, paused };
 }
 

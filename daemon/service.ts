@@ -178,7 +178,7 @@ export class Chaosd {
     try {
       if (!shell) {
         const tp = performance.now();
-        shell = await this.builder.prepare(shellSizeOf(cfg), { uuid });
+        shell = await this.builder.prepare(shellSizeOf(cfg), { uuid, devMethod: cfg.devMethod });
         this.metrics.observe('prepare', performance.now() - tp);
       }
       this.building.add(shell.domid);

@@ -7,7 +7,7 @@ export const WORKER_PROTOCOL = 1;
 
 /** Parent → worker: one build step. The parent has chosen the uuid and the name; the worker only does the Xen work. */
 export type WorkerRequest =
-  | { v: 1; id: number; op: 'prepare'; size: ShellSize; uuid: string }
+  | { v: 1; id: number; op: 'prepare'; size: ShellSize; uuid: string; devMethod?: 'xenstore' | 'noxs' }
   | { v: 1; id: number; op: 'finish'; shell: Shell; cfg: DomainConfig; paused: boolean }
   | { v: 1; id: number; op: 'destroyShell'; domid: number };
 

@@ -13,13 +13,14 @@ if (!process.send || !stateDir) {
 }
 const dest = file ? pino.destination({ dest: file, append: true, mkdir: true, sync: true }) : pino.destination({ dest: 2, sync: true });
 const log = pino({ level: level ?? 'info', base: { pid: process.pid, unit: 'chaosd-worker' } }, dest) as unknown as Log;
-const { ts } = openToolstack({ stateDir, log });
+// chaosd passes its --dev-method in the environment (LIGHTVM_CHAOSD_DEV_METHOD): shells are made with it.
+const { ts } = openToolstack({ stateDir, log, devMethod: process.env.LIGHTVM_CHAOSD_DEV_METHOD === 'noxs' ? 'noxs' : 'xenstore' });
 
 const send = (r: WorkerReply) => process.send!(r);
 
 async function handle(m: WorkerRequest): Promise<void> {
   try {
-    const value = m.op === 'prepare' ? await ts.prepare(m.size, { uuid: m.uuid })
+    const value = m.op === 'prepare' ? await ts.prepare(m.size, { uuid: m.uuid, ...(m.devMethod === 'noxs' || m.devMethod === 'xenstore' ? { devMethod: m.devMethod } : {}) })
       : m.op === 'finish' ? await ts.finish(m.shell, m.cfg, { paused: m.paused, nameChecked: true })
       : (await ts.destroyShell({ domid: m.domid }), null);
     send({ v: WORKER_PROTOCOL, id: m.id, ok: true, value });

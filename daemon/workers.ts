@@ -10,7 +10,7 @@ import { isReply, WORKER_PROTOCOL, type WorkerReply, type WorkerRequest } from '
 
 /** The build steps chaosd hands out: the toolstack itself (in-process) or the workers. */
 export interface Builder {
-  prepare(size: ShellSize, opts: { uuid: string }): Promise<Shell>;
+  prepare(size: ShellSize, opts: { uuid: string; devMethod?: 'xenstore' | 'noxs' }): Promise<Shell>;
   finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean }): Promise<DomainRecord>;
   destroyShell(shell: Pick<Shell, 'domid'>): Promise<void>;
 }
@@ -101,10 +101,10 @@ export class Workers implements Builder {
     return live.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
   }
 
-  async prepare(size: ShellSize, opts: { uuid: string }): Promise<Shell> {
+  async prepare(size: ShellSize, opts: { uuid: string; devMethod?: 'xenstore' | 'noxs' }): Promise<Shell> {
     const w = this.pick();
     await w.ready;
-    return (await w.send(++this.seq, { op: 'prepare', size, uuid: opts.uuid })) as Shell;
+    return (await w.send(++this.seq, { op: 'prepare', size, uuid: opts.uuid, ...(opts.devMethod ? { devMethod: opts.devMethod } : {}) })) as Shell;
   }
 
   async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean }): Promise<DomainRecord> {

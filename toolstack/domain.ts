@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import type { Log } from './log.js';
 import { ChaosError } from './errors.js';
 import type { DomainConfig } from './config/domain-config.js';
-import type { DeviceBackend, DomainSetup, PowerRequest } from './devices/backend.js';
+import type { DeviceBackend, DevMethod, DomainSetup, PowerRequest } from './devices/backend.js';
 import { DomainStore, type DomainRecord } from './store.js';
 import type { DomainInfo, XenNative } from './xen/types.js';
 
@@ -44,6 +44,8 @@ export interface Shell {
   size: ShellSize;
   consolePort: number;
   storePort: number;
+  /** How its devices are controlled; a shell takes only configs of its method (absent: the toolstack's default). */
+  devMethod?: DevMethod;
 }
 
 /** The size class a config needs. */
@@ -79,6 +81,14 @@ export class Toolstack {
   constructor(private readonly d: ToolstackDeps) {}
 
   get backend(): DeviceBackend { return this.d.backend; }
+
+  /** The device method of new shells when nothing else says (chaosd's --dev-method). */
+  get defaultDevMethod(): DevMethod { return this.d.backend.method; }
+
+  private checkMethod(m: DevMethod): void {
+    const ok = this.d.backend.handles ? this.d.backend.handles(m) : m === this.d.backend.method;
+    if (!ok) throw new ChaosError('NOT_SUPPORTED', `this toolstack was opened without the "${m}" device back-end`, { key: 'dev_method' });
+  }
 
   private async call<T>(what: Promise<T>, domid?: number): Promise<T> {
     try {
@@ -153,6 +163,11 @@ export class Toolstack {
 
   private async checkName(name: string, domid?: number): Promise<void> {
     if (!NAME_RE.test(name)) throw new ChaosError('CONFIG_INVALID', `the name ${JSON.stringify(name)} is not a valid domain name`, { key: 'name' });
+    // A domain this toolstack made: its record, checked against Xen (the back-end may not know it: a noxs domain).
+    const rec = this.d.store.byName(name);
+    if (rec && rec.domid !== domid && (await this.info(rec.domid))?.handle === rec.uuid) {
+      throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
+    }
     for (const [id, n] of await this.d.backend.names()) {
       if (n === name && id !== domid) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
     }
@@ -176,11 +191,13 @@ export class Toolstack {
    * kernel (finish), so a shell holds almost no memory until then (callers that keep shells must
    * reserve their size). Rolled back on failure.
    */
-  async prepare(size: ShellSize, opts: { uuid?: string } = {}): Promise<Shell> {
+  async prepare(size: ShellSize, opts: { uuid?: string; devMethod?: DevMethod } = {}): Promise<Shell> {
     for (const k of ['memoryMiB', 'maxMemoryMiB', 'maxVcpus'] as const) {
       if (!Number.isInteger(size[k]) || size[k] < 1) throw new ChaosError('CONFIG_INVALID', `a shell's ${k} must be a whole number of at least 1, not ${size[k]}`, { key: k });
     }
     if (size.maxMemoryMiB < size.memoryMiB) throw new ChaosError('CONFIG_INVALID', `a shell's maxMemoryMiB (${size.maxMemoryMiB}) is below its memoryMiB (${size.memoryMiB})`, { key: 'maxmem' });
+    const devMethod = opts.devMethod ?? this.d.backend.method;
+    this.checkMethod(devMethod);
     const uuid = opts.uuid ?? crypto.randomUUID();
     const t0 = performance.now();
     const domid = await this.call(this.d.xen.domainCreate({
@@ -195,12 +212,12 @@ export class Toolstack {
         this.call(this.d.xen.domainSetMemmapLimit(domid, size.maxMemoryMiB * 1024), domid),
         this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
         this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
-        this.d.backend.prepare({ domid, uuid }),
+        this.d.backend.prepare({ domid, uuid, devMethod }),
       ] as const);
-      this.d.log.debug({ domid, phase: 'prepare', ms: performance.now() - t0 }, 'shell prepared');
-      return { domid, uuid, size: { ...size }, consolePort, storePort };
+      this.d.log.debug({ domid, phase: 'prepare', ms: performance.now() - t0, devMethod }, 'shell prepared');
+      return { domid, uuid, size: { ...size }, consolePort, storePort, devMethod };
     } catch (err) {
-      await this.rollback(domid, err);
+      await this.rollback(domid, err, devMethod);
       throw err;
     }
   }
@@ -215,6 +232,10 @@ export class Toolstack {
     const { domid } = shell;
     if (!fitsShell(shell.size, cfg)) {
       throw new ChaosError('CONFIG_INVALID', `${cfg.name} (${describeSize(shellSizeOf(cfg))}) does not fit the shell of domain ${domid} (${describeSize(shell.size)})`, { domid });
+    }
+    const shellMethod = shell.devMethod ?? this.d.backend.method;
+    if (cfg.devMethod !== shellMethod) {
+      throw new ChaosError('CONFIG_INVALID', `${cfg.name} asks for dev_method "${cfg.devMethod}" but the shell of domain ${domid} was made for "${shellMethod}"`, { domid, key: 'dev_method' });
     }
     if (cfg.uuid !== undefined && cfg.uuid !== shell.uuid) {
       throw new ChaosError('CONFIG_INVALID', `${cfg.name} asks for the uuid ${cfg.uuid} but the shell of domain ${domid} was made as ${shell.uuid}: a domain's uuid is fixed when it is made`, { domid, key: 'uuid' });
@@ -242,7 +263,7 @@ export class Toolstack {
       log.info({ phase: 'finish', buildMs: tBuilt - t0, ms: performance.now() - t0, guestOs: built.guestOs }, 'domain started');
       return record;
     } catch (err) {
-      await this.rollback(domid, err);
+      await this.rollback(domid, err, cfg.devMethod);
       throw err;
     }
   }
@@ -256,9 +277,9 @@ export class Toolstack {
   }
 
   /** Destroys a shell nobody took (a pool shrinking or shutting down). */
-  async destroyShell(shell: Pick<Shell, 'domid'>): Promise<void> {
+  async destroyShell(shell: Pick<Shell, 'domid' | 'devMethod'>): Promise<void> {
     await this.call(this.d.xen.domainDestroy(shell.domid), shell.domid);
-    await this.d.backend.forget(shell.domid);
+    await this.d.backend.forget(shell.domid, shell.devMethod);
   }
 
   /** The end of every path to a running domain (build or restore): devices, the record, xenstored, unpause. */
@@ -266,16 +287,17 @@ export class Toolstack {
     const { domid } = shell;
     const setup: DomainSetup = {
       domid, name: cfg.name, uuid: shell.uuid, memoryKiB: cfg.memoryMiB * 1024, maxMemoryKiB: cfg.maxMemoryMiB * 1024,
-      vcpus: cfg.vcpus, maxVcpus: cfg.maxVcpus,
+      vcpus: cfg.vcpus, maxVcpus: cfg.maxVcpus, devMethod: cfg.devMethod,
     };
     // The console and store nodes and the devices' nodes are separate transactions that need nothing of each other.
     await settleAll([this.d.backend.connect(setup, shell, rings), this.d.backend.addDevices(setup, cfg)] as const);
     const record: DomainRecord = {
-      domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: this.d.backend.method,
+      domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: cfg.devMethod,
       createdAt: new Date().toISOString(), consoleMfn: rings.consoleMfn, consolePort: shell.consolePort,
     };
     this.d.store.put(record);
-    await this.introduce(domid, rings.storeMfn, shell.storePort);
+    // A noxs domain never meets xenstored: its devices are on its device page, its name in the store.
+    if (cfg.devMethod !== 'noxs') await this.introduce(domid, rings.storeMfn, shell.storePort);
     if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
     return record;
   }
@@ -292,7 +314,7 @@ export class Toolstack {
   async create(cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<DomainRecord> {
     // The checks (a scan of every domain's name, the host's free memory) run while the shell is made,
     // which takes neither name nor memory; a failed check destroys the shell before anyone sees it.
-    const [checked, made] = await Promise.allSettled([this.checkCreate(cfg), this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid })]);
+    const [checked, made] = await Promise.allSettled([this.checkCreate(cfg), this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid, devMethod: cfg.devMethod })]);
     if (checked.status === 'rejected') {
       if (made.status === 'fulfilled') await this.destroyShell(made.value).catch(() => undefined);
       throw checked.reason;
@@ -302,10 +324,10 @@ export class Toolstack {
   }
 
   /** Undoes a half-made domain; the original error is what the caller reports. */
-  private async rollback(domid: number, cause: unknown): Promise<void> {
+  private async rollback(domid: number, cause: unknown, method?: DevMethod): Promise<void> {
     this.d.log.warn({ domid, err: (cause as Error)?.message }, 'create failed: destroying the half-made domain');
     await this.d.xen.domainDestroy(domid).catch(() => undefined);
-    await this.d.backend.forget(domid).catch(() => undefined);
+    await this.d.backend.forget(domid, method).catch(() => undefined);
     this.d.store.remove(domid);
   }
 
@@ -488,7 +510,7 @@ export class Toolstack {
    */
   async restoreStream(cfg: DomainConfig, fd: number, opts: { paused?: boolean; onShell?: (domid: number) => void } = {}): Promise<DomainRecord> {
     await this.checkCreate(cfg);
-    const shell = await this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid });
+    const shell = await this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid, devMethod: cfg.devMethod });
     const t0 = performance.now();
     try {
       opts.onShell?.(shell.domid);
@@ -500,7 +522,7 @@ export class Toolstack {
       this.d.log.info({ domid: shell.domid, name: cfg.name, phase: 'restore', ms: performance.now() - t0 }, 'domain restored');
       return record;
     } catch (err) {
-      await this.rollback(shell.domid, err);
+      await this.rollback(shell.domid, err, cfg.devMethod);
       throw err;
     }
   }

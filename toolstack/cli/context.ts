@@ -37,6 +37,13 @@ export async function open(a: GlobalArgs): Promise<{ ts: Toolstack; xen: XenNati
   return opened;
 }
 
+/** Whether a native call of the opened toolstack gave up waiting and still runs (then the process must exit by itself). */
+export async function stuckNativeCalls(): Promise<boolean> {
+  if (!opened) return false;
+  const { stuckXenStoreCalls } = await import('../index.js');
+  return stuckXenStoreCalls() > 0;
+}
+
 const LEVEL_VALUES: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
 
 /**

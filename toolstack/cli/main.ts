@@ -2,7 +2,7 @@
 // `chaos`: the lightvm command line, in the spirit of xl. Exit codes: 0 success, 1 failure, 2 bad usage.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { globalOptions } from './context.js';
+import { globalOptions, stuckNativeCalls } from './context.js';
 import { create } from './commands/create.js';
 import { destroy, pause, unpause } from './commands/simple.js';
 import { reboot, shutdown } from './commands/shutdown.js';
@@ -43,4 +43,7 @@ main().catch((err: unknown) => {
   if (e.usage) fail(e.message ?? String(err), 2);
   else if (e && typeof e.code === 'string' && (err as Error).name === 'ChaosError') fail(`${e.message} [${e.code}]`, 1);
   else fail((err as Error)?.stack ?? String(err), 1);
+}).finally(async () => {
+  // A XenStore call that timed out (xenstored stopped) still holds a thread: exit rather than wait for it.
+  if (await stuckNativeCalls()) process.exit();
 });

@@ -1,11 +1,15 @@
-// The device-control back-end: one interface, two strategies (xenstore now, noxs later), chosen once per toolstack.
+// The device-control back-end: one interface, two strategies (xenstore, noxs), chosen once per domain when it is made.
 import type { BuildPvResult } from '../xen/types.js';
 import type { DeviceConfig } from './device-plan.js';
+
+export type DevMethod = 'xenstore' | 'noxs';
 
 /** What a back-end knows of an anonymous shell: made for a size class, no name yet. */
 export interface ShellSetup {
   domid: number;
   uuid: string;
+  /** The method the domain is made with; absent: the back-end's own (DeviceRouter routes by it). */
+  devMethod?: DevMethod;
 }
 
 /** What a back-end needs to know about a domain it sets up. */
@@ -26,7 +30,10 @@ export type GuestRings = Pick<BuildPvResult, 'consoleMfn' | 'storeMfn'>;
 export type PowerRequest = 'poweroff' | 'reboot' | 'suspend';
 
 export interface DeviceBackend {
-  readonly method: 'xenstore' | 'noxs';
+  /** The method of this back-end (for a DeviceRouter: the default one). */
+  readonly method: DevMethod;
+  /** Whether domains of this method can be made here (absent: only `method`). */
+  handles?(method: DevMethod): boolean;
   /** Before the build, while the shell is anonymous: the domain's home and control nodes, without a name. */
   prepare(d: ShellSetup): Promise<void>;
   /** After the build, before unpause: the name, console, store ring, vCPU and memory nodes; the guest may start using them. */
@@ -45,7 +52,7 @@ export interface DeviceBackend {
   /** Whether the guest said it can suspend (Linux and lightvm's runtime do; noop does not); undefined when it cannot be known. */
   canSuspend(domid: number): Promise<boolean | undefined>;
   /** After destroy: removes everything the back-end keeps for the domain, devices' back ends included (and detaches their loop devices). Safe to call twice. */
-  forget(domid: number): Promise<void>;
+  forget(domid: number, method?: DevMethod): Promise<void>;
   /** Names of the domains this back-end knows, by domid (includes domains other toolstacks made); only `domids` when given. */
   names(domids?: number[]): Promise<Map<number, string>>;
   /** Machine frame and event channel of the guest's console ring, if it has one. */

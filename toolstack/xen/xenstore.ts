@@ -1,6 +1,6 @@
-// XenStore for the toolstack: batches of operations run in one transaction, retried on conflict.
+// XenStore for the toolstack: batches of operations run in one transaction, retried on conflict, each bounded in time.
 import { ChaosError } from '../errors.js';
-import type { XenNative, XsOp, XsPerm, XsResult } from './types.js';
+import type { XenNative, XsBatchResult, XsOp, XsPerm, XsResult } from './types.js';
 
 /** Collects operations; nothing touches XenStore until the batch runs. */
 export class XsBatch {
@@ -16,15 +16,95 @@ export class XsBatch {
 /** Conflicting transactions are normal under load; give up only after many tries. */
 const MAX_TRIES = 16;
 
+/** Native calls that timed out and may still be running on a libuv thread (they keep a process from exiting). */
+let stuck = 0;
+/** How many native XenStore calls gave up waiting and still run: a CLI exits explicitly when this is not 0. */
+export function stuckXenStoreCalls(): number { return stuck; }
+
+/**
+ * Waits for a native call at most `ms`; on time out rejects with XENSTORE and counts the call as
+ * stuck until it settles (a libxenstore request to a stopped xenstored never returns).
+ */
+export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  if (!(ms > 0) || !Number.isFinite(ms)) return p;
+  return new Promise<T>((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      stuck++;
+      reject(new ChaosError('XENSTORE', `xenstored did not answer ${what} within ${(ms / 1000).toFixed(0)} s: is xenstored running? (dev_method "noxs" works without it)`));
+    }, ms);
+    p.then((v) => { clearTimeout(timer); if (late) stuck--; else resolve(v); },
+      (e: unknown) => { clearTimeout(timer); if (late) stuck--; else reject(e); });
+  });
+}
+
+export interface XenStoreOptions {
+  /** Bound on each native call (a batch or a transaction's try). Default: none (tests' doubles answer at once). */
+  timeoutMs?: number;
+  /**
+   * Asked before the first call, and again after a failure: 'down' fails the call at once with a
+   * clear XENSTORE error, without a native call that would hang (toolstack/xen/xenstored-probe.ts).
+   */
+  probe?: (timeoutMs: number) => Promise<'up' | 'down' | 'unknown'>;
+  /** The probe's own bound. */
+  probeTimeoutMs?: number;
+}
+
+/** A probe's 'up' is trusted this long before xenstored is probed again. */
+const PROBE_TTL_MS = 30_000;
+
 export class XenStore {
-  constructor(private readonly xen: XenNative) {}
+  private probedAt = 0;
+  private probing?: Promise<void>;
+
+  constructor(private readonly xen: XenNative, private readonly o: XenStoreOptions = {}) {}
+
+  /**
+   * Whether xenstored answers within `timeoutMs` (true when there is no probe, or it cannot tell).
+   * For callers to whom XenStore is optional (names of domains other toolstacks made).
+   */
+  async reachable(timeoutMs = this.o.probeTimeoutMs ?? 5000): Promise<boolean> {
+    if (!this.o.probe) return true;
+    if (Date.now() - this.probedAt < PROBE_TTL_MS) return true;
+    const r = await this.o.probe(timeoutMs);
+    if (r === 'down') return false;
+    this.probedAt = Date.now();
+    return true;
+  }
+
+  private gate(): Promise<void> {
+    if (!this.o.probe || Date.now() - this.probedAt < PROBE_TTL_MS) return Promise.resolve();
+    this.probing ??= (async () => {
+      try {
+        const t = this.o.probeTimeoutMs ?? 5000;
+        if (!(await this.reachable(t))) {
+          throw new ChaosError('XENSTORE', `xenstored is not answering (its socket refused the connection or nothing answered within ${(t / 1000).toFixed(0)} s): start xenstored, or use dev_method "noxs", which does not need it`);
+        }
+      } finally {
+        this.probing = undefined;
+      }
+    })();
+    return this.probing;
+  }
+
+  private async run(ops: XsOp[], transaction: boolean): Promise<XsBatchResult> {
+    await this.gate();
+    try {
+      return await bounded(this.xen.xsBatch(ops, transaction), this.o.timeoutMs ?? 0, `a ${transaction ? 'transaction' : 'request'} of ${ops.length} operation${ops.length === 1 ? '' : 's'}`);
+    } catch (err) {
+      // Probe again before the next call: xenstored may have stopped.
+      this.probedAt = 0;
+      throw err;
+    }
+  }
 
   /** Runs `build`'s operations atomically; re-runs the whole batch when another writer got in first. */
   async transaction(build: (b: XsBatch) => void): Promise<XsResult[]> {
     for (let i = 0; i < MAX_TRIES; i++) {
       const b = new XsBatch();
       build(b);
-      const r = await this.xen.xsBatch(b.ops, true);
+      const r = await this.run(b.ops, true);
       if (r.committed) return r.results;
     }
     throw new ChaosError('XENSTORE', `a XenStore transaction conflicted ${MAX_TRIES} times in a row; XenStore is overloaded`);
@@ -34,7 +114,7 @@ export class XenStore {
   async batch(build: (b: XsBatch) => void): Promise<XsResult[]> {
     const b = new XsBatch();
     build(b);
-    return (await this.xen.xsBatch(b.ops, false)).results;
+    return (await this.run(b.ops, false)).results;
   }
 
   async read(path: string): Promise<string | undefined> {

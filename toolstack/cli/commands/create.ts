@@ -6,7 +6,7 @@ import { ChaosError } from '../../errors.js';
 import { open, type GlobalArgs } from '../context.js';
 import { daemon } from '../daemon.js';
 
-type Args = GlobalArgs & { config: string; overrides?: string[]; paused?: boolean; console?: boolean; count?: number; parallel?: number; json?: boolean; monitor: boolean };
+type Args = GlobalArgs & { config: string; overrides?: string[]; paused?: boolean; console?: boolean; count?: number; parallel?: number; json?: boolean; monitor: boolean; 'dev-method'?: 'xenstore' | 'noxs' };
 
 /** Creates chaosd runs at once for one `chaos create -n`: enough to keep its workers busy. */
 const DAEMON_PARALLEL = 8;
@@ -45,9 +45,11 @@ export const create: CommandModule<GlobalArgs, Args> = {
     .option('count', { alias: 'n', type: 'number', describe: 'create N copies named <name>-1 .. <name>-N' })
     .option('parallel', { type: 'number', describe: `with -n through chaosd: creates in flight at once (default ${DAEMON_PARALLEL}; in-process: 1)` })
     .option('json', { type: 'boolean', describe: 'print JSON' })
+    .option('dev-method', { type: 'string', choices: ['xenstore', 'noxs'], describe: 'how the devices are set up: over XenStore, or noxs (no XenStore; needs the patched Xen and noxsd); overrides the config\'s dev_method' })
     .option('monitor', { type: 'boolean', default: true, describe: 'start the per-host monitor that applies on_poweroff/on_reboot/on_crash (--no-monitor: do not)' })
     .example('$0 create noop.cfg', 'one domain')
-    .example('$0 create -n 20 noop.cfg memory=8', 'twenty, with 8 MiB each') as never,
+    .example('$0 create -n 20 noop.cfg memory=8', 'twenty, with 8 MiB each')
+    .example('$0 create --dev-method noxs daytime.cfg', 'devices over noxs: works with xenstored stopped') as never,
   handler: async (a) => {
     const count = a.count ?? 1;
     if (!Number.isInteger(count) || count < 1 || count > 10000) {
@@ -57,7 +59,8 @@ export const create: CommandModule<GlobalArgs, Args> = {
       throw Object.assign(new Error('--parallel takes a whole number from 1 to 256'), { usage: true });
     }
     if (a.console && count > 1) throw Object.assign(new Error('-c attaches to one console: it does not go with -n'), { usage: true });
-    const overrides = (a.overrides ?? []).map(String);
+    // --dev-method is the config's dev_method, given last so that it wins (in-process and through chaosd alike).
+    const overrides = [...(a.overrides ?? []).map(String), ...(a['dev-method'] ? [`dev_method="${a['dev-method']}"`] : [])];
     const [{ loadConfig }, { checkFiles }] = await Promise.all([import('../../config/index.js'), import('../../config/domain-config.js')]);
     // Validated here too, so that mistakes are reported with the file's lines, daemon or not.
     const base = await loadConfig(a.config, overrides);
