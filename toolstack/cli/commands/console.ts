@@ -21,10 +21,15 @@ export const console: CommandModule<GlobalArgs, Args> = {
       process.stdout.write(await readConsoleRing(xen, dom.domid, con.mfn));
       return;
     }
-    if (!con.tty) {
-      const why = ts.record(dom.domid)?.devMethod === 'noxs' ? 'its devices are over noxs, which xenconsoled does not see' : 'is xenconsoled running?';
-      throw new ChaosError('NOT_SUPPORTED', `${dom.name} has no console pty (${why}); --once reads the ring directly`, { domid: dom.domid });
+    if (!con.tty && ts.record(dom.domid)?.devMethod === 'noxs') {
+      // xenconsoled does not know a noxs domain: chaos serves its ring itself while attached.
+      const { followRing } = await import('../../console.js');
+      process.stderr.write(`following ${dom.name}'s console ring (noxs: output only); Ctrl-] leaves\n`);
+      const how = await followRing(xen, dom.domid, con.mfn, process.stdin, process.stdout);
+      process.stderr.write(how === 'escape' ? '\ndisconnected\n' : `\n${dom.name} is gone\n`);
+      return;
     }
+    if (!con.tty) throw new ChaosError('NOT_SUPPORTED', `${dom.name} has no console pty (is xenconsoled running?); --once reads the ring directly`, { domid: dom.domid });
     process.stderr.write(`connected to ${dom.name}'s console (${con.tty}); Ctrl-] leaves\n`);
     const how = await attachPty(con.tty, process.stdin, process.stdout);
     process.stderr.write(how === 'escape' ? '\ndisconnected\n' : '\nthe console closed\n');
