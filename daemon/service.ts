@@ -2,13 +2,14 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { ChaosError } from '../toolstack/errors.js';
-import { shellSizeOf, type DomainSummary, type Shell, type Toolstack } from '../toolstack/domain.js';
+import { shellSizeOf, type DomainSummary, type PhaseTimings, type Shell, type Toolstack } from '../toolstack/domain.js';
 import { checkFiles, type DomainConfig } from '../toolstack/config/domain-config.js';
 import type { Log } from '../toolstack/log.js';
 import type { DomainRecord } from '../toolstack/store.js';
 import { Journal, reconcile } from './journal.js';
 import { MemoryBudget, Pools, type PoolClass, type PoolLevel } from './pool.js';
 import { Metrics } from './metrics.js';
+import { NameIndex } from './names.js';
 import type { Builder } from './workers.js';
 
 export interface ServiceOptions {
@@ -31,7 +32,13 @@ export interface ServiceOptions {
   builder?: Builder;
 }
 
-export interface Created { domid: number; name: string; uuid: string; fromPool: string | null; ms: number }
+/** A create's reply; `phases` says where its milliseconds went (check, queue, journal, ipc, and the finish's own phases). */
+export interface Created { domid: number; name: string; uuid: string; fromPool: string | null; ms: number; phases: PhaseTimings }
+
+/** The finish phases that get a histogram of their own in the metrics. */
+const FINISH_PHASES = ['build', 'connect', 'record', 'introduce', 'unpause'] as const;
+/** How long a reading of the host's total memory is reused. */
+const HOST_MEMORY_TTL_MS = 10_000;
 
 export type State = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -65,11 +72,14 @@ export class Chaosd {
   readonly startedAt = Date.now();
   private readonly builder: Builder;
   private snapshot: { started: number; names: Promise<Set<string>> } | undefined;
+  private host: { at: number; mib: Promise<number> } | undefined;
+  private readonly nameIndex: NameIndex;
 
   constructor(private readonly o: ServiceOptions) {
     this.builder = o.builder ?? o.ts;
     this.journal = new Journal(o.journalDir, o.syncJournal ?? true);
     this.budget = new MemoryBudget(() => o.ts.freeMiB(), o.marginMiB);
+    this.nameIndex = new NameIndex(o.ts, o.log.child({ unit: 'names' }));
     this.slots = new Slots(Math.max(1, o.parallel));
     this.pools = new Pools(o.classes, {
       prepare: (size, opts) => this.builder.prepare(size, opts),
@@ -110,6 +120,7 @@ export class Chaosd {
     }
     this.journal.rewrite(r.adopt.map((a) => ({ t: 'created' as const, uuid: a.uuid, domid: a.domid, name: a.name })));
     if (skipped) this.o.log.warn({ skipped }, 'reconcile: journal lines that could not be read were skipped');
+    await this.nameIndex.start();
     this.state = 'running';
     this.pools.kick();
     return { adopted: r.adopt.length, destroyed: r.destroy.length, skippedLines: skipped };
@@ -140,14 +151,25 @@ export class Chaosd {
       if (this.names.has(cfg.name)) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(cfg.name)} is being created`, { key: 'name' });
       this.names.add(cfg.name);
       this.pools.busy++;
+      const phases: PhaseTimings = {};
       try {
-        await checkFiles(cfg);
-        const host = await this.o.hostMiB();
-        if (cfg.memoryMiB > host) throw new ChaosError('NO_MEMORY', `${cfg.name} asks for ${cfg.memoryMiB} MiB but the host has only ${Math.floor(host)} MiB in all`);
-        await this.o.ts.checkCreate(cfg, await this.takenNames(t0));
+        // The checks need nothing of each other: they run side by side, and what fails is reported
+        // in the order they were made one after the other (files, host memory, name and free memory).
+        const [files, host, free] = await Promise.allSettled([
+          checkFiles(cfg),
+          this.hostMiB(),
+          this.takenNames(t0).then((taken) => this.o.ts.checkCreate(cfg, taken)),
+        ]);
+        if (files.status === 'rejected') throw files.reason;
+        if (host.status === 'rejected') throw host.reason;
+        if (cfg.memoryMiB > host.value) throw new ChaosError('NO_MEMORY', `${cfg.name} asks for ${cfg.memoryMiB} MiB but the host has only ${Math.floor(host.value)} MiB in all`);
+        if (free.status === 'rejected') throw free.reason;
+        phases.check = performance.now() - t0;
+        const tw = performance.now();
         await this.slots.acquire();
+        phases.queue = performance.now() - tw;
         try {
-          return await this.build(cfg, opts, t0);
+          return await this.build(cfg, opts, t0, phases);
         } finally {
           this.slots.release();
         }
@@ -162,7 +184,18 @@ export class Chaosd {
     });
   }
 
-  private async build(cfg: DomainConfig, opts: { paused?: boolean }, t0: number): Promise<Created> {
+  /** The host's total memory: physinfo once a while (it does not change while chaosd runs, but a read is cheap to redo). */
+  private hostMiB(): Promise<number> {
+    const now = Date.now();
+    if (!this.host || now - this.host.at > HOST_MEMORY_TTL_MS) {
+      const at = now, mib = this.o.hostMiB();
+      this.host = { at, mib };
+      mib.catch(() => { if (this.host?.at === at) this.host = undefined; });
+    }
+    return this.host.mib;
+  }
+
+  private async build(cfg: DomainConfig, opts: { paused?: boolean }, t0: number, phases: PhaseTimings): Promise<Created> {
     const taken = cfg.uuid === undefined ? this.pools.take(cfg) : undefined;
     const mib = cfg.memoryMiB;
     let shell: Shell | undefined = taken?.shell;
@@ -174,24 +207,35 @@ export class Chaosd {
       }
     }
     const uuid = shell?.uuid ?? cfg.uuid ?? crypto.randomUUID();
+    const tj = performance.now();
     this.journal.append({ t: 'build', uuid, name: cfg.name, ...(shell ? { domid: shell.domid } : {}) });
+    phases.journal = performance.now() - tj;
     try {
       if (!shell) {
         const tp = performance.now();
         shell = await this.builder.prepare(shellSizeOf(cfg), { uuid, devMethod: cfg.devMethod });
-        this.metrics.observe('prepare', performance.now() - tp);
+        phases.prepare = performance.now() - tp;
+        this.metrics.observe('prepare', phases.prepare);
       }
       this.building.add(shell.domid);
       const tf = performance.now();
-      const rec = await this.builder.finish(shell, cfg, { paused: opts.paused, nameChecked: true });
-      this.metrics.observe('finish', performance.now() - tf);
+      const inWorker: PhaseTimings = {};
+      const rec = await this.builder.finish(shell, cfg, { paused: opts.paused, nameChecked: true, timings: inWorker });
+      const finishMs = performance.now() - tf;
+      this.metrics.observe('finish', finishMs);
+      Object.assign(phases, inWorker);
+      // What the round trip to the worker cost beyond the finish itself (messages, queueing there).
+      if (inWorker.finish !== undefined) phases.ipc = finishMs - inWorker.finish;
+      for (const p of FINISH_PHASES) if (inWorker[p] !== undefined) this.metrics.observe(`finish_${p}`, inWorker[p]);
       // Written before the reply: a VM reported created is in the journal.
       this.journal.append({ t: 'created', uuid, domid: rec.domid, name: rec.name });
+      this.nameIndex.set(rec.domid, uuid, rec.name);
       const ms = performance.now() - t0;
       this.metrics.observe('create', ms);
       this.metrics.count(taken ? 'shell_taken' : 'built_from_scratch');
-      this.o.log.info({ domid: rec.domid, name: rec.name, phase: 'create', ms, pool: taken?.cls.name ?? null }, 'VM created');
-      return { domid: rec.domid, name: rec.name, uuid, fromPool: taken?.cls.name ?? null, ms };
+      const rounded = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+      this.o.log.info({ domid: rec.domid, name: rec.name, phase: 'create', ms, pool: taken?.cls.name ?? null, phases: rounded }, 'VM created');
+      return { domid: rec.domid, name: rec.name, uuid, fromPool: taken?.cls.name ?? null, ms, phases: rounded };
     } catch (err) {
       // prepare and finish destroyed what they had made.
       this.journal.append({ t: 'gone', uuid });
@@ -204,15 +248,16 @@ export class Chaosd {
   }
 
   /**
-   * The names in use, read once for many requests: reading them costs one XenStore read per domain,
-   * which with hundreds of domains and concurrent requests was most of a create's time. A request
+   * The names in use, read once for many requests: reading them all costs one XenStore read per
+   * domain, which with hundreds of domains and concurrent requests was most of a create's time (the
+   * index now reads only the domains it does not know yet, see names.ts). A request
    * shares a reading only if it started after the request arrived, so it sees every name given
    * before then (names being given now are in `this.names`).
    */
   private takenNames(since: number): Promise<Set<string>> {
     if (this.snapshot && this.snapshot.started >= since) return this.snapshot.names;
     const started = performance.now();
-    const names = this.o.ts.namesInUse();
+    const names = this.nameIndex.snapshot();
     const snap = { started, names };
     this.snapshot = snap;
     names.catch(() => { if (this.snapshot === snap) this.snapshot = undefined; });
@@ -300,6 +345,7 @@ export class Chaosd {
       const { restoreFromFile } = await import('../toolstack/save.js');
       const { record, ms } = await restoreFromFile(this.o.ts, o.file, { paused: o.paused, ...(o.name !== undefined ? { name: o.name } : {}) });
       this.journal.append({ t: 'created', uuid: record.uuid, domid: record.domid, name: record.name });
+      this.nameIndex.set(record.domid, record.uuid, record.name);
       return { domid: record.domid, name: record.name, uuid: record.uuid, ms };
     }));
   }
@@ -350,8 +396,10 @@ export class Chaosd {
     this.state = 'stopping';
     if (this.inflight > 0) await new Promise<void>((r) => this.quiet.push(r));
     const shellsDestroyed = await this.pools.drain();
+    await this.nameIndex.stop();
     this.journal.close();
     this.state = 'stopped';
     return { shellsDestroyed };
   }
 }
+

@@ -1,6 +1,6 @@
 // The messages between chaosd and its build workers (child processes, each with its own Xen handles): a versioned union, checked on receipt.
 import type { DomainConfig } from '../toolstack/config/domain-config.js';
-import type { Shell, ShellSize } from '../toolstack/domain.js';
+import type { PhaseTimings, Shell, ShellSize } from '../toolstack/domain.js';
 import type { DomainRecord } from '../toolstack/store.js';
 
 export const WORKER_PROTOCOL = 1;
@@ -11,9 +11,9 @@ export type WorkerRequest =
   | { v: 1; id: number; op: 'finish'; shell: Shell; cfg: DomainConfig; paused: boolean }
   | { v: 1; id: number; op: 'destroyShell'; domid: number };
 
-/** Worker → parent: the result of request `id`, or its error as a ChaosError's fields. */
+/** Worker → parent: the result of request `id` (for finish, with the milliseconds of each phase), or its error as a ChaosError's fields. */
 export type WorkerReply =
-  | { v: 1; id: number; ok: true; value: Shell | DomainRecord | null }
+  | { v: 1; id: number; ok: true; value: Shell | DomainRecord | null; timings?: PhaseTimings }
   | { v: 1; id: number; ok: false; error: { code: string; message: string; key?: string; domid?: number } }
   /** Sent once, when the worker has opened its Xen handles. */
   | { v: 1; id: 0; ok: true; value: 'ready' };

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { openToolstack } from '../toolstack/index.js';
 import { ChaosError } from '../toolstack/errors.js';
 import type { Log } from '../toolstack/log.js';
+import type { PhaseTimings } from '../toolstack/domain.js';
 import { isRequest, WORKER_PROTOCOL, type WorkerReply, type WorkerRequest } from './worker-protocol.js';
 
 /** argv: <state-dir> <log-level> [log-file] */
@@ -20,10 +21,11 @@ const send = (r: WorkerReply) => process.send!(r);
 
 async function handle(m: WorkerRequest): Promise<void> {
   try {
+    const timings: PhaseTimings = {};
     const value = m.op === 'prepare' ? await ts.prepare(m.size, { uuid: m.uuid, ...(m.devMethod === 'noxs' || m.devMethod === 'xenstore' ? { devMethod: m.devMethod } : {}) })
-      : m.op === 'finish' ? await ts.finish(m.shell, m.cfg, { paused: m.paused, nameChecked: true })
+      : m.op === 'finish' ? await ts.finish(m.shell, m.cfg, { paused: m.paused, nameChecked: true, timings })
       : (await ts.destroyShell({ domid: m.domid }), null);
-    send({ v: WORKER_PROTOCOL, id: m.id, ok: true, value });
+    send({ v: WORKER_PROTOCOL, id: m.id, ok: true, value, ...(m.op === 'finish' ? { timings } : {}) });
   } catch (err) {
     const e = err instanceof ChaosError ? err : new ChaosError('INTERNAL', (err as Error)?.message ?? String(err));
     send({ v: WORKER_PROTOCOL, id: m.id, ok: false, error: { code: e.code, message: e.message, ...(e.key ? { key: e.key } : {}), ...(e.domid !== undefined ? { domid: e.domid } : {}) } });

@@ -2,7 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ChaosError, ERROR_CODES, type ErrorCode } from '../toolstack/errors.js';
-import type { Shell, ShellSize } from '../toolstack/domain.js';
+import type { PhaseTimings, Shell, ShellSize } from '../toolstack/domain.js';
 import type { DomainConfig } from '../toolstack/config/domain-config.js';
 import type { DomainRecord } from '../toolstack/store.js';
 import type { Log } from '../toolstack/log.js';
@@ -11,11 +11,12 @@ import { isReply, WORKER_PROTOCOL, type WorkerReply, type WorkerRequest } from '
 /** The build steps chaosd hands out: the toolstack itself (in-process) or the workers. */
 export interface Builder {
   prepare(size: ShellSize, opts: { uuid: string; devMethod?: 'xenstore' | 'noxs' }): Promise<Shell>;
-  finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean }): Promise<DomainRecord>;
+  /** `timings` (optional) is filled with the milliseconds of each phase of the finish. */
+  finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean; timings?: PhaseTimings }): Promise<DomainRecord>;
   destroyShell(shell: Pick<Shell, 'domid'>): Promise<void>;
 }
 
-type Pending = { resolve(v: unknown): void; reject(e: unknown): void };
+type Pending = { resolve(v: unknown): void; reject(e: unknown): void; timings?: PhaseTimings };
 
 /** Distributive Omit, so that each request keeps its own fields. */
 type Body = WorkerRequest extends infer R ? R extends WorkerRequest ? Omit<R, 'v' | 'id'> : never : never;
@@ -47,16 +48,19 @@ class Worker {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
-    if (m.ok) p.resolve(m.value);
+    if (m.ok) {
+      if (p.timings && m.timings) Object.assign(p.timings, m.timings);
+      p.resolve(m.value);
+    }
     else {
       const code: ErrorCode = m.error.code in ERROR_CODES ? (m.error.code as ErrorCode) : 'INTERNAL';
       p.reject(new ChaosError(code, m.error.message, { ...(m.error.key ? { key: m.error.key } : {}), ...(m.error.domid !== undefined ? { domid: m.error.domid } : {}) }));
     }
   }
 
-  send(id: number, body: Body): Promise<unknown> {
+  send(id: number, body: Body, timings?: PhaseTimings): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, timings });
       this.child.send({ v: WORKER_PROTOCOL, id, ...body } as WorkerRequest, (err) => {
         if (err) { this.pending.delete(id); reject(new ChaosError('INTERNAL', `could not reach a chaosd worker: ${err.message}`)); }
       });
@@ -107,10 +111,10 @@ export class Workers implements Builder {
     return (await w.send(++this.seq, { op: 'prepare', size, uuid: opts.uuid, ...(opts.devMethod ? { devMethod: opts.devMethod } : {}) })) as Shell;
   }
 
-  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean }): Promise<DomainRecord> {
+  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; timings?: PhaseTimings }): Promise<DomainRecord> {
     const w = this.pick();
     await w.ready;
-    return (await w.send(++this.seq, { op: 'finish', shell, cfg, paused: !!opts.paused })) as DomainRecord;
+    return (await w.send(++this.seq, { op: 'finish', shell, cfg, paused: !!opts.paused }, opts.timings)) as DomainRecord;
   }
 
   async destroyShell(shell: Pick<Shell, 'domid'>): Promise<void> {

@@ -48,6 +48,9 @@ export interface Shell {
   devMethod?: DevMethod;
 }
 
+/** Milliseconds each phase of a create took, by phase name (filled in by finish for callers that want them). */
+export type PhaseTimings = Record<string, number>;
+
 /** The size class a config needs. */
 export function shellSizeOf(cfg: Pick<DomainConfig, 'memoryMiB' | 'maxMemoryMiB' | 'maxVcpus'>): ShellSize {
   return { memoryMiB: cfg.memoryMiB, maxMemoryMiB: cfg.maxMemoryMiB, maxVcpus: cfg.maxVcpus };
@@ -178,6 +181,28 @@ export class Toolstack {
     return new Set((await this.d.backend.names()).values());
   }
 
+  /** The names of these domains (those that have one), from the device back-end: one read each. */
+  async namesOf(domids: number[]): Promise<Map<number, string>> {
+    return domids.length ? this.call(this.d.backend.names(domids)) : new Map();
+  }
+
+  /**
+   * Tells `onChange(domid)` when a domain's name may have changed (its name node or its whole home
+   * was written or removed, by any toolstack), and `onChange()` when any may have; for callers that
+   * keep the names instead of reading every domain's at each create. XenStore's watch on
+   * /local/domain (where xl and chaos keep names); undefined when this toolstack's devices are not
+   * over XenStore, whose names are then read each time. Resolves with the function that stops it.
+   */
+  async watchNames(onChange: (domid?: number) => void): Promise<(() => Promise<void>) | undefined> {
+    if (this.d.backend.method !== 'xenstore') return undefined;
+    const id = await this.call(this.d.xen.xsWatch('/local/domain', 'names', (path) => {
+      const m = /^\/local\/domain\/(\d+)(\/name)?$/.exec(path);
+      if (m) onChange(Number(m[1]));
+      else if (path === '/local/domain') onChange();
+    }));
+    return () => this.call(this.d.xen.xsUnwatch(id));
+  }
+
   /** Memory Xen has not given to any domain, MiB. */
   async freeMiB(): Promise<number> {
     const phys = await this.call(this.d.xen.physinfo());
@@ -206,13 +231,21 @@ export class Toolstack {
     try {
       // Each step needs only the domain id: they run side by side (the addon runs each on a thread of
       // its own). All are waited for, failed or not, so a rollback never races a step still running.
-      const [, , , storePort, consolePort] = await settleAll([
+      // The back-end's nodes name the event channels, so they are written once the channels exist.
+      const channels = settleAll([
+        this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
+        this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
+      ] as const);
+      const [, , , [storePort, consolePort]] = await settleAll([
         this.call(this.d.xen.domainMaxVcpus(domid, size.maxVcpus), domid),
         this.call(this.d.xen.domainSetMaxMem(domid, size.maxMemoryMiB * 1024 + MAXMEM_SLACK_KIB), domid),
         this.call(this.d.xen.domainSetMemmapLimit(domid, size.maxMemoryMiB * 1024), domid),
-        this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
-        this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
-        this.d.backend.prepare({ domid, uuid, devMethod }),
+        channels.then(async ([store, console]) => {
+          await this.d.backend.prepare({ domid, uuid, devMethod }, {
+            memoryKiB: size.memoryMiB * 1024, maxMemoryKiB: size.maxMemoryMiB * 1024, maxVcpus: size.maxVcpus, consolePort: console, storePort: store,
+          });
+          return [store, console] as const;
+        }),
       ] as const);
       this.d.log.debug({ domid, phase: 'prepare', ms: performance.now() - t0, devMethod }, 'shell prepared');
       return { domid, uuid, size: { ...size }, consolePort, storePort, devMethod };
@@ -228,7 +261,7 @@ export class Toolstack {
    * (unless the caller checked it already) a name that is bad or in use, is refused before the shell
    * is touched: it is still the caller's. Any later failure destroys the shell.
    */
-  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean } = {}): Promise<DomainRecord> {
+  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean; timings?: PhaseTimings } = {}): Promise<DomainRecord> {
     const { domid } = shell;
     if (!fitsShell(shell.size, cfg)) {
       throw new ChaosError('CONFIG_INVALID', `${cfg.name} (${describeSize(shellSizeOf(cfg))}) does not fit the shell of domain ${domid} (${describeSize(shell.size)})`, { domid });
@@ -243,8 +276,10 @@ export class Toolstack {
     if (!opts.nameChecked) await this.checkName(cfg.name, domid);
     const log = this.d.log.child({ domid, name: cfg.name });
     const t0 = performance.now();
+    const tm = opts.timings ?? {};
     try {
       await this.pin(domid, cfg);
+      tm.pin = performance.now() - t0;
       let built;
       try {
         built = await this.d.xen.buildPv({
@@ -259,8 +294,11 @@ export class Toolstack {
         throw e;
       }
       const tBuilt = performance.now();
-      const record = await this.complete(shell, cfg, built, opts);
-      log.info({ phase: 'finish', buildMs: tBuilt - t0, ms: performance.now() - t0, guestOs: built.guestOs }, 'domain started');
+      tm.build = tBuilt - t0 - tm.pin;
+      for (const [call, ms] of Object.entries(built.stepsMs ?? {})) tm[`build.${call}`] = ms;
+      const record = await this.complete(shell, cfg, built, { ...opts, timings: tm });
+      tm.finish = performance.now() - t0;
+      log.info({ phase: 'finish', buildMs: tBuilt - t0, ms: tm.finish, guestOs: built.guestOs, phases: tm }, 'domain started');
       return record;
     } catch (err) {
       await this.rollback(domid, err, cfg.devMethod);
@@ -283,22 +321,29 @@ export class Toolstack {
   }
 
   /** The end of every path to a running domain (build or restore): devices, the record, xenstored, unpause. */
-  private async complete(shell: Shell, cfg: DomainConfig, rings: { consoleMfn: number; storeMfn: number }, opts: { paused?: boolean }): Promise<DomainRecord> {
+  private async complete(shell: Shell, cfg: DomainConfig, rings: { consoleMfn: number; storeMfn: number }, opts: { paused?: boolean; timings?: PhaseTimings }): Promise<DomainRecord> {
     const { domid } = shell;
+    const tm = opts.timings ?? {};
+    let t = performance.now();
+    const lap = (phase: string) => { const now = performance.now(); tm[phase] = now - t; t = now; };
     const setup: DomainSetup = {
       domid, name: cfg.name, uuid: shell.uuid, memoryKiB: cfg.memoryMiB * 1024, maxMemoryKiB: cfg.maxMemoryMiB * 1024,
       vcpus: cfg.vcpus, maxVcpus: cfg.maxVcpus, devMethod: cfg.devMethod,
     };
     // The console and store nodes and the devices' nodes are separate transactions that need nothing of each other.
     await settleAll([this.d.backend.connect(setup, shell, rings), this.d.backend.addDevices(setup, cfg)] as const);
+    lap('connect');
     const record: DomainRecord = {
       domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: cfg.devMethod,
       createdAt: new Date().toISOString(), consoleMfn: rings.consoleMfn, consolePort: shell.consolePort,
     };
     this.d.store.put(record);
+    lap('record');
     // A noxs domain never meets xenstored: its devices are on its device page, its name in the store.
     if (cfg.devMethod !== 'noxs') await this.introduce(domid, rings.storeMfn, shell.storePort);
+    lap('introduce');
     if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
+    lap('unpause');
     return record;
   }
 

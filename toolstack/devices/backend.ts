@@ -12,6 +12,15 @@ export interface ShellSetup {
   devMethod?: DevMethod;
 }
 
+/** What a shell is made with, for a back-end that sets up ahead what does not depend on the name or the build. */
+export interface ShellLayout {
+  memoryKiB: number;
+  maxMemoryKiB: number;
+  maxVcpus: number;
+  consolePort: number;
+  storePort: number;
+}
+
 /** What a back-end needs to know about a domain it sets up. */
 export interface DomainSetup extends ShellSetup {
   name: string;
@@ -34,9 +43,16 @@ export interface DeviceBackend {
   readonly method: DevMethod;
   /** Whether domains of this method can be made here (absent: only `method`). */
   handles?(method: DevMethod): boolean;
-  /** Before the build, while the shell is anonymous: the domain's home and control nodes, without a name. */
-  prepare(d: ShellSetup): Promise<void>;
-  /** After the build, before unpause: the name, console, store ring, vCPU and memory nodes; the guest may start using them. */
+  /**
+   * Before the build, while the shell is anonymous: the domain's home and control nodes, without a
+   * name, and what depends only on the size class and the event channels (`layout`: memory, vCPU,
+   * console and store port nodes), so that connect has little left to do per request.
+   */
+  prepare(d: ShellSetup, layout: ShellLayout): Promise<void>;
+  /**
+   * After the build, before unpause: the name, the rings and what prepare did not write (vCPUs
+   * the config keeps offline); the guest may start using them.
+   */
   connect(d: DomainSetup, ch: BootChannels, rings: GuestRings): Promise<void>;
   /**
    * After connect, before unpause: the domain's network interfaces and disks, both ends in state

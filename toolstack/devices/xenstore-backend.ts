@@ -1,7 +1,7 @@
 // Device control over XenStore: the standard nodes stock guests, xenconsoled and xl expect, written in few transactions.
 import type { XsPerm } from '../xen/types.js';
 import { XenStore } from '../xen/xenstore.js';
-import type { BootChannels, DeviceBackend, DomainSetup, GuestRings, PowerRequest, ShellSetup } from './backend.js';
+import type { BootChannels, DeviceBackend, DomainSetup, GuestRings, PowerRequest, ShellLayout, ShellSetup } from './backend.js';
 import { planVbds, planVifs, type DeviceConfig } from './device-plan.js';
 import { LOOP_RE, LoopHostBlock, type HostBlock, type OpenedTarget } from './host-block.js';
 import { backendDir, backendPath, writeVbd, writeVif } from './xenstore-devices.js';
@@ -24,7 +24,7 @@ export class XenStoreBackend implements DeviceBackend {
   constructor(private readonly xs: XenStore, private readonly block: HostBlock = new LoopHostBlock(),
     private readonly hotplug: VifHotplug = new NoHotplug()) {}
 
-  async prepare(d: ShellSetup): Promise<void> {
+  async prepare(d: ShellSetup, l: ShellLayout): Promise<void> {
     const h = home(d.domid), vm = `/vm/${d.uuid}`;
     await this.xs.transaction((b) => {
       // A fresh domain id and uuid: forget() removed whatever an earlier domain with this id left.
@@ -41,19 +41,26 @@ export class XenStoreBackend implements DeviceBackend {
       }
       b.write(`${h}/control/platform-feature-multiprocessor-suspend`, 1);
       b.write(`${h}/control/platform-feature-xs_reset_watches`, 1);
+      // What depends only on the size class and the event channels, written now so that a create's
+      // connect has only the name and the rings left. A shell is no one's domain yet: xenconsoled
+      // skips it until its console has a ring-ref (connect writes it), and xenstored until it is introduced.
+      b.write(`${h}/memory/static-max`, l.maxMemoryKiB).write(`${h}/memory/target`, l.memoryKiB);
+      for (let i = 0; i < l.maxVcpus; i++) b.write(`${h}/cpu/${i}/availability`, 'online');
+      b.write(`${h}/store/port`, l.storePort);
+      b.mkdir(`${h}/console`).perms(`${h}/console`, readOnly(d.domid));
+      b.write(`${h}/console/port`, l.consolePort).write(`${h}/console/limit`, CONSOLE_LIMIT)
+        .write(`${h}/console/type`, 'xenconsoled').write(`${h}/console/output`, 'pty');
     });
   }
 
-  async connect(d: DomainSetup, ch: BootChannels, built: GuestRings): Promise<void> {
+  async connect(d: DomainSetup, _ch: BootChannels, built: GuestRings): Promise<void> {
     const h = home(d.domid), vm = `/vm/${d.uuid}`;
+    // prepare wrote the memory, vCPU, port and console nodes of the size class (the memory target is
+    // the class's: a config finishes only a shell of its own size).
     await this.xs.transaction((b) => {
       b.write(`${h}/name`, d.name).write(`${vm}/name`, d.name);
-      b.write(`${h}/memory/static-max`, d.maxMemoryKiB).write(`${h}/memory/target`, d.memoryKiB);
-      for (let i = 0; i < d.maxVcpus; i++) b.write(`${h}/cpu/${i}/availability`, i < d.vcpus ? 'online' : 'offline');
-      b.write(`${h}/store/ring-ref`, built.storeMfn).write(`${h}/store/port`, ch.storePort);
-      b.mkdir(`${h}/console`).perms(`${h}/console`, readOnly(d.domid));
-      b.write(`${h}/console/ring-ref`, built.consoleMfn).write(`${h}/console/port`, ch.consolePort)
-        .write(`${h}/console/limit`, CONSOLE_LIMIT).write(`${h}/console/type`, 'xenconsoled').write(`${h}/console/output`, 'pty');
+      for (let i = d.vcpus; i < d.maxVcpus; i++) b.write(`${h}/cpu/${i}/availability`, 'offline');
+      b.write(`${h}/store/ring-ref`, built.storeMfn).write(`${h}/console/ring-ref`, built.consoleMfn);
     });
   }
 

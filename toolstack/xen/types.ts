@@ -75,6 +75,8 @@ export interface BuildPvResult {
   storeMfn: number;
   /** The kernel's GUEST_OS note, e.g. "lightvm-noop" or "linux". */
   guestOs: string;
+  /** Milliseconds each libxenguest call of the build took, by call name (xc_dom_boot_mem_init is the memory's population). */
+  stepsMs?: Record<string, number>;
 }
 
 export interface DomainSaveParams {

@@ -67,11 +67,13 @@ export class FakeXen implements XenNative {
     const results: XsResult[] = ops.map((o) => {
       switch (o.op) {
         case 'read': return this.store.get(o.path) ?? null;
-        case 'write': this.mkparents(o.path); this.store.set(o.path, o.value); this.guestSees(o.path, o.value); return undefined;
-        case 'mkdir': this.mkparents(o.path); if (!this.store.has(o.path)) this.store.set(o.path, ''); return undefined;
+        case 'write': this.mkparents(o.path); this.store.set(o.path, o.value); this.guestSees(o.path, o.value); this.fire(o.path); return undefined;
+        case 'mkdir': this.mkparents(o.path); if (!this.store.has(o.path)) this.store.set(o.path, ''); this.fire(o.path); return undefined;
         case 'rm':
           if (!this.store.has(o.path.split('/').slice(0, -1).join('/'))) throw nativeError('xs_rm', 'ENOENT', 2);
-          for (const k of [...this.store.keys()]) if (k === o.path || k.startsWith(o.path + '/')) this.store.delete(k); return undefined;
+          for (const k of [...this.store.keys()]) if (k === o.path || k.startsWith(o.path + '/')) this.store.delete(k);
+          this.fire(o.path);
+          return undefined;
         case 'directory': {
           if (!this.store.has(o.path) && ![...this.store.keys()].some((k) => k.startsWith(o.path + '/'))) return null;
           return [...new Set([...this.store.keys()].filter((k) => k.startsWith(o.path + '/')).map((k) => k.slice(o.path.length + 1).split('/')[0]))];
@@ -133,8 +135,19 @@ export class FakeXen implements XenNative {
   }
   async xsIntroduceDomain(domid: number) { this.introduced.add(domid); }
   async xsReleaseDomain(domid: number) { this.introduced.delete(domid); }
-  async xsWatch(): Promise<number> { return 1; }
-  async xsUnwatch(): Promise<void> {}
+  /** Watches fire, a moment later (as xenstored's events come), for a write, mkdir or rm of their path or below. */
+  private readonly watches = new Map<number, { path: string; token: string; cb: (path: string, token: string) => void }>();
+  private watchSeq = 0;
+  async xsWatch(path: string, token: string, cb: (path: string, token: string) => void): Promise<number> {
+    const id = ++this.watchSeq;
+    this.watches.set(id, { path, token, cb });
+    setImmediate(() => cb(path, token));
+    return id;
+  }
+  async xsUnwatch(id: number): Promise<void> { this.watches.delete(id); }
+  private fire(path: string): void {
+    for (const w of this.watches.values()) if (path === w.path || path.startsWith(w.path + '/')) setImmediate(() => w.cb(path, w.token));
+  }
   async foreignRead(_domid: number, _mfn: number, offset: number, length: number): Promise<Buffer> { return Buffer.alloc(length - offset); }
   async foreignWrite(): Promise<void> {}
   async evtchnBindInterdomain(): Promise<number> { return 1; }

@@ -1,7 +1,9 @@
 // migrate and migrate-receive: move a running domain to another host (or this one) over TCP, authenticated by a shared token file.
 import net from 'node:net';
+import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { open, type GlobalArgs } from '../context.js';
+import { daemon } from '../daemon.js';
 
 type MigrateArgs = GlobalArgs & { domain: string; host: string; port: number; 'token-file': string; live: boolean; json?: boolean };
 type ReceiveArgs = GlobalArgs & { bind: string; port: number; 'token-file': string; once?: boolean; paused?: boolean; monitor: boolean };
@@ -25,9 +27,19 @@ export const migrate: CommandModule<GlobalArgs, MigrateArgs> = {
     .option('json', { type: 'boolean', describe: 'print JSON' }) as never,
   handler: async (a) => {
     checkPort(a.port);
-    const { ts, log } = await open(a);
-    const m = await import('../../migrate.js');
-    const r = await m.migrate(ts, log, String(a.domain), { host: String(a.host), port: a.port, token: m.loadToken(a['token-file'], false), live: a.live });
+    type Result = { name: string; targetDomid: number; ms: number; downtimeMs?: number };
+    let r: Result;
+    const c = await daemon(a);
+    if (c) {
+      // chaosd sends it (and journals it gone); it reads the token file itself, as a path in its file system.
+      const body = { host: String(a.host), port: a.port, tokenFile: path.resolve(a['token-file']), live: a.live };
+      r = await c.request<Result>('POST', `/v1/domains/${encodeURIComponent(String(a.domain))}/migrate`, body);
+      c.close();
+    } else {
+      const { ts, log } = await open(a);
+      const m = await import('../../migrate.js');
+      r = await m.migrate(ts, log, String(a.domain), { host: String(a.host), port: a.port, token: m.loadToken(a['token-file'], false), live: a.live });
+    }
     if (a.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else process.stderr.write(`migrated ${r.name} to ${a.host} (domain ${r.targetDomid} there) in ${r.ms.toFixed(0)} ms${r.downtimeMs !== undefined ? `, ${r.downtimeMs.toFixed(0)} ms of it suspended` : ''}\n`);
   },

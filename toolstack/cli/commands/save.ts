@@ -1,6 +1,8 @@
 // save and restore: a domain to a file and back (xl's save/restore, with lightvm's own image format).
+import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { open, type GlobalArgs } from '../context.js';
+import { daemon } from '../daemon.js';
 
 type SaveArgs = GlobalArgs & { domain: string; file: string; checkpoint?: boolean; live?: boolean; timeout: number; json?: boolean };
 type RestoreArgs = GlobalArgs & { file: string; paused?: boolean; name?: string; json?: boolean; monitor: boolean };
@@ -19,11 +21,21 @@ export const save: CommandModule<GlobalArgs, SaveArgs> = {
     .example('$0 save -c web web.save', 'a checkpoint: web keeps running') as never,
   handler: async (a) => {
     if (!(a.timeout > 0)) throw Object.assign(new Error('--timeout must be more than 0 seconds'), { usage: true });
-    const { ts } = await open(a);
-    const { saveToFile } = await import('../../save.js');
-    const r = await saveToFile(ts, String(a.domain), String(a.file), { checkpoint: a.checkpoint, live: a.live, suspendTimeoutMs: a.timeout * 1000 });
-    if (a.json) process.stdout.write(JSON.stringify({ domid: r.dom.domid, name: r.dom.name, file: a.file, bytes: r.bytes, ms: r.ms }, null, 2) + '\n');
-    else process.stderr.write(`saved ${r.dom.name} (domain ${r.dom.domid}) to ${a.file}: ${(r.bytes / 1048576).toFixed(1)} MiB in ${r.ms.toFixed(0)} ms${a.checkpoint ? '; it keeps running' : ''}\n`);
+    let r: { domid: number; name: string; bytes: number; ms: number };
+    const c = await daemon(a);
+    if (c) {
+      // chaosd does the save (it keeps its journal right); the file is a path in its file system, not relative to our directory.
+      const body = { file: path.resolve(String(a.file)), checkpoint: !!a.checkpoint, live: !!a.live, timeoutSec: a.timeout };
+      r = await c.request('POST', `/v1/domains/${encodeURIComponent(String(a.domain))}/save`, body);
+      c.close();
+    } else {
+      const { ts } = await open(a);
+      const { saveToFile } = await import('../../save.js');
+      const s = await saveToFile(ts, String(a.domain), String(a.file), { checkpoint: a.checkpoint, live: a.live, suspendTimeoutMs: a.timeout * 1000 });
+      r = { domid: s.dom.domid, name: s.dom.name, bytes: s.bytes, ms: s.ms };
+    }
+    if (a.json) process.stdout.write(JSON.stringify({ domid: r.domid, name: r.name, file: a.file, bytes: r.bytes, ms: r.ms, daemon: !!c }, null, 2) + '\n');
+    else process.stderr.write(`saved ${r.name} (domain ${r.domid}) to ${a.file}: ${(r.bytes / 1048576).toFixed(1)} MiB in ${r.ms.toFixed(0)} ms${a.checkpoint ? '; it keeps running' : ''}\n`);
   },
 };
 
@@ -37,11 +49,20 @@ export const restore: CommandModule<GlobalArgs, RestoreArgs> = {
     .option('json', { type: 'boolean', describe: 'print JSON' })
     .option('monitor', { type: 'boolean', default: true, describe: 'start the per-host monitor that applies on_poweroff/on_reboot/on_crash (--no-monitor: do not)' }) as never,
   handler: async (a) => {
-    const { ts } = await open(a);
-    const { restoreFromFile } = await import('../../save.js');
-    const { record, ms } = await restoreFromFile(ts, String(a.file), { paused: a.paused, ...(a.name !== undefined ? { name: String(a.name) } : {}) });
-    if (a.monitor) (await import('./monitor.js')).ensureMonitor(a);
-    if (a.json) process.stdout.write(JSON.stringify({ domid: record.domid, name: record.name, ms }, null, 2) + '\n');
-    else process.stderr.write(`restored ${record.name} (domain ${record.domid}) in ${ms.toFixed(0)} ms\n`);
+    let r: { domid: number; name: string; ms: number };
+    const c = await daemon(a);
+    if (c) {
+      const body = { file: path.resolve(String(a.file)), ...(a.name !== undefined ? { name: String(a.name) } : {}), ...(a.paused ? { paused: true } : {}) };
+      r = await c.request('POST', '/v1/restore', body);
+      c.close();
+    } else {
+      const { ts } = await open(a);
+      const { restoreFromFile } = await import('../../save.js');
+      const { record, ms } = await restoreFromFile(ts, String(a.file), { paused: a.paused, ...(a.name !== undefined ? { name: String(a.name) } : {}) });
+      r = { domid: record.domid, name: record.name, ms };
+      if (a.monitor) (await import('./monitor.js')).ensureMonitor(a);
+    }
+    if (a.json) process.stdout.write(JSON.stringify({ domid: r.domid, name: r.name, ms: r.ms, daemon: !!c }, null, 2) + '\n');
+    else process.stderr.write(`restored ${r.name} (domain ${r.domid}) in ${r.ms.toFixed(0)} ms\n`);
   },
 };

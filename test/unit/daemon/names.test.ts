@@ -1,0 +1,96 @@
+// Unit: chaosd's name index reads a domain's name once, again after a watch event or a reused id, and everything each time without a watch.
+import t from 'tap';
+import { NameIndex, type NameSource } from '../../../daemon/names.js';
+import type { DomainInfo } from '../../../toolstack/xen/types.js';
+import type { Log } from '../../../toolstack/log.js';
+
+const log = { warn() {}, info() {}, debug() {}, error() {}, child() { return log; } } as unknown as Log;
+
+class Source implements NameSource {
+  doms = new Map<number, { handle: string; name?: string }>();
+  reads: number[] = [];
+  fullScans = 0;
+  onChange: ((domid?: number) => void) | undefined;
+  /** Runs during a names read (to fire an event while one is under way). */
+  duringRead: (() => void) | undefined;
+  watch = true;
+  async allInfo(): Promise<DomainInfo[]> {
+    return [...this.doms].map(([domid, d]) => ({ domid, handle: d.handle }) as DomainInfo);
+  }
+  async namesOf(domids: number[]): Promise<Map<number, string>> {
+    this.reads.push(...domids);
+    this.duringRead?.();
+    return new Map(domids.flatMap((id) => (this.doms.get(id)?.name !== undefined ? [[id, this.doms.get(id)!.name!] as [number, string]] : [])));
+  }
+  async namesInUse(): Promise<Set<string>> {
+    this.fullScans++;
+    return new Set([...this.doms.values()].flatMap((d) => (d.name ? [d.name] : [])));
+  }
+  async watchNames(onChange: (domid?: number) => void) {
+    if (!this.watch) return undefined;
+    this.onChange = onChange;
+    return async () => { this.onChange = undefined; };
+  }
+}
+
+t.test('each name is read once, then kept until its domain changes', async (t) => {
+  const src = new Source();
+  src.doms.set(0, { handle: 'h0', name: 'Domain-0' }).set(5, { handle: 'h5', name: 'a' }).set(6, { handle: 'h6' });
+  const idx = new NameIndex(src, log);
+  await idx.start();
+  t.same([...(await idx.snapshot())].sort(), ['Domain-0', 'a']);
+  t.same(src.reads.sort(), [0, 5, 6], 'every domain read once');
+  src.reads = [];
+  t.same([...(await idx.snapshot())].sort(), ['Domain-0', 'a']);
+  t.same(src.reads, [], 'nothing read again');
+
+  // The unnamed shell gets a name: the watch reports it, and only it is read again.
+  src.doms.get(6)!.name = 'b';
+  src.onChange!(6);
+  t.same([...(await idx.snapshot())].sort(), ['Domain-0', 'a', 'b']);
+  t.same(src.reads, [6]);
+
+  // A rename by another toolstack.
+  src.reads = [];
+  src.doms.get(5)!.name = 'a2';
+  src.onChange!(5);
+  t.same([...(await idx.snapshot())].sort(), ['Domain-0', 'a2', 'b'], 'the old name is free again');
+
+  // A domain gone, its id reused by a new one (another handle), with no event seen.
+  src.reads = [];
+  src.doms.delete(6);
+  src.doms.set(6, { handle: 'h6-new', name: 'c' });
+  t.same([...(await idx.snapshot())].sort(), ['Domain-0', 'a2', 'c']);
+  t.same(src.reads, [6], 'the reused id is read as a new domain');
+
+  // onChange(): anything may have changed.
+  src.reads = [];
+  src.onChange!();
+  await idx.snapshot();
+  t.same(src.reads.sort(), [0, 5, 6]);
+  t.equal(src.fullScans, 0, 'never a full scan while the watch runs');
+  await idx.stop();
+});
+
+t.test('an event during a read: the name read is used once but not kept', async (t) => {
+  const src = new Source();
+  src.doms.set(3, { handle: 'h3', name: 'old' });
+  const idx = new NameIndex(src, log);
+  await idx.start();
+  src.duringRead = () => { src.doms.get(3)!.name = 'new'; src.onChange!(3); src.duringRead = undefined; };
+  await idx.snapshot();
+  src.reads = [];
+  t.same([...(await idx.snapshot())], ['new'], 'read again, the new name');
+  t.same(src.reads, [3]);
+});
+
+t.test('without a watch, every snapshot reads every name', async (t) => {
+  const src = new Source();
+  src.watch = false;
+  src.doms.set(1, { handle: 'h1', name: 'x' });
+  const idx = new NameIndex(src, log);
+  await idx.start();
+  await idx.snapshot();
+  await idx.snapshot();
+  t.equal(src.fullScans, 2);
+});
