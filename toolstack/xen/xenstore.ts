@@ -53,9 +53,12 @@ export interface XenStoreOptions {
 
 /** A probe's 'up' is trusted this long before xenstored is probed again. */
 const PROBE_TTL_MS = 30_000;
+/** And its 'down' this long. */
+const DOWN_TTL_MS = 5_000;
 
 export class XenStore {
   private probedAt = 0;
+  private downAt = -Infinity;
   private probing?: Promise<void>;
 
   constructor(private readonly xen: XenNative, private readonly o: XenStoreOptions = {}) {}
@@ -67,8 +70,10 @@ export class XenStore {
   async reachable(timeoutMs = this.o.probeTimeoutMs ?? 5000): Promise<boolean> {
     if (!this.o.probe) return true;
     if (Date.now() - this.probedAt < PROBE_TTL_MS) return true;
+    // A 'down' is believed briefly too: several optional reads in a row wait for the probe once.
+    if (Date.now() - this.downAt < DOWN_TTL_MS) return false;
     const r = await this.o.probe(timeoutMs);
-    if (r === 'down') return false;
+    if (r === 'down') { this.downAt = Date.now(); return false; }
     this.probedAt = Date.now();
     return true;
   }
