@@ -62,6 +62,12 @@ t.test('pools fill to their high watermark; a create takes a shell, is named the
   t.equal(c.fromPool, 'small');
   t.ok(shells.includes(c.domid), 'the VM is one of the shells');
   t.equal(named(xen, c.domid), 'vm1');
+  for (const p of ['check', 'queue', 'journal', 'build', 'connect', 'record', 'introduce', 'unpause', 'finish']) {
+    t.ok(c.phases[p] >= 0, `the reply says how long ${p} took (${c.phases[p]} ms)`);
+  }
+  t.notOk('prepare' in c.phases, 'a create from a shell prepares nothing');
+  // A name just given is in use for the next create (chaosd knows the names it gives).
+  await t.rejects(d.create(cfg('vm1')), { code: 'NAME_IN_USE' });
   await d.pools.settled();
   t.equal(d.poolLevels()[0].level, 3, 'refilled');
   const big = await d.create(cfg('big', { memory: 16 }));
