@@ -3,6 +3,7 @@ import type { Log } from './log.js';
 import { Toolstack } from './domain.js';
 import { DomainStore } from './store.js';
 import { XenStore } from './xen/xenstore.js';
+import { XsWire } from './xen/xs-wire.js';
 import { XenStoreBackend } from './devices/xenstore-backend.js';
 import { NoxsBackend } from './devices/noxs-backend.js';
 import { NoxsdClient } from './devices/noxsd-client.js';
@@ -40,7 +41,9 @@ export function openToolstack(o: OpenOptions): { ts: Toolstack; xen: XenNative }
   const method = o.devMethod ?? 'xenstore';
   if (method !== 'xenstore' && method !== 'noxs') throw new ChaosError('CONFIG_INVALID', `device method ${JSON.stringify(method)}: it is "xenstore" or "noxs"`, { key: 'dev_method' });
   const xen = loadNative();
-  const xs = new XenStore(xen, { timeoutMs: o.xenstoreTimeoutMs ?? XENSTORE_TIMEOUT_MS, probe: (ms) => probeXenstored(ms), probeTimeoutMs: XENSTORE_PROBE_MS });
+  // xenstored's socket, spoken to directly, pipelines a batch (LIGHTVM_XS_WIRE=0 keeps libxenstore: for comparison).
+  const transport = process.env.LIGHTVM_XS_WIRE !== '0' && XsWire.available() ? new XsWire() : undefined;
+  const xs = new XenStore(xen, { timeoutMs: o.xenstoreTimeoutMs ?? XENSTORE_TIMEOUT_MS, probe: (ms) => probeXenstored(ms), probeTimeoutMs: XENSTORE_PROBE_MS, transport });
   const store = new DomainStore(o.stateDir);
   const backend = new DeviceRouter({
     defaultMethod: method, store, log: o.log,

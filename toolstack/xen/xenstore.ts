@@ -49,6 +49,11 @@ export interface XenStoreOptions {
   probe?: (timeoutMs: number) => Promise<'up' | 'down' | 'unknown'>;
   /** The probe's own bound. */
   probeTimeoutMs?: number;
+  /**
+   * What runs batches instead of the addon's libxenstore: xs-wire.ts's pipelined client of
+   * xenstored's socket (openToolstack picks it when the socket is there). Same results and errors.
+   */
+  transport?: Pick<XenNative, 'xsBatch'>;
 }
 
 /** A probe's 'up' is trusted this long before xenstored is probed again. */
@@ -96,7 +101,7 @@ export class XenStore {
   private async run(ops: XsOp[], transaction: boolean): Promise<XsBatchResult> {
     await this.gate();
     try {
-      return await bounded(this.xen.xsBatch(ops, transaction), this.o.timeoutMs ?? 0, `a ${transaction ? 'transaction' : 'request'} of ${ops.length} operation${ops.length === 1 ? '' : 's'}`);
+      return await bounded((this.o.transport ?? this.xen).xsBatch(ops, transaction), this.o.timeoutMs ?? 0, `a ${transaction ? 'transaction' : 'request'} of ${ops.length} operation${ops.length === 1 ? '' : 's'}`);
     } catch (err) {
       // Probe again before the next call: xenstored may have stopped.
       this.probedAt = 0;
