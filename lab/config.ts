@@ -61,9 +61,20 @@ function int(name: string, v: unknown, min: number, max: number): number {
   return n;
 }
 
-/** Validates a partial configuration and fills in defaults. */
+/**
+ * What the environment sets, as the `lab` command's options do (LIGHTVM_LAB_<OPTION>), so that
+ * `npm test`, `npm run bench` and the demo boot the same lab as `lab up` would.
+ */
+export function envConfig(env: NodeJS.ProcessEnv = process.env): Partial<LabConfig> {
+  const out: Partial<LabConfig> = {};
+  if (env.LIGHTVM_LAB_PORT_BASE !== undefined && env.LIGHTVM_LAB_PORT_BASE !== '') out.portBase = int('LIGHTVM_LAB_PORT_BASE', env.LIGHTVM_LAB_PORT_BASE, 1024, 65533);
+  if (env.LIGHTVM_LAB_XEN !== undefined && env.LIGHTVM_LAB_XEN !== '') out.xenImage = env.LIGHTVM_LAB_XEN;
+  return out;
+}
+
+/** Validates a partial configuration and fills in defaults (then the environment's settings, then `input`'s). */
 export function resolveConfig(input: Partial<LabConfig> = {}): LabConfig {
-  const c = { ...DEFAULTS, stateDir: defaultStateDir(), ...stripUndefined(input) };
+  const c = { ...DEFAULTS, stateDir: defaultStateDir(), ...envConfig(), ...stripUndefined(input) };
   const cfg: LabConfig = {
     stateDir: path.resolve(c.stateDir),
     memoryMiB: int('memory (MiB)', c.memoryMiB, 1024, 1 << 20),

@@ -129,3 +129,15 @@ t.test('statePaths lie inside the state directory', async (tt) => {
     share: `${dir}/share`,
   });
 });
+
+t.test('the environment sets the port base and the hypervisor for programs that make a Lab (npm test, bench); options still win', async (t) => {
+  const { envConfig } = await import('../../../lab/config.js');
+  t.same(envConfig({ LIGHTVM_LAB_PORT_BASE: '17300', LIGHTVM_LAB_XEN: 'noxs' }), { portBase: 17300, xenImage: 'noxs' });
+  t.same(envConfig({}), {});
+  t.throws(() => envConfig({ LIGHTVM_LAB_PORT_BASE: 'x' }), { code: 'EINVAL', message: /LIGHTVM_LAB_PORT_BASE must be a whole number/ });
+  const saved = process.env.LIGHTVM_LAB_PORT_BASE;
+  process.env.LIGHTVM_LAB_PORT_BASE = '17400';
+  t.teardown(() => { if (saved === undefined) delete process.env.LIGHTVM_LAB_PORT_BASE; else process.env.LIGHTVM_LAB_PORT_BASE = saved; });
+  t.equal(resolveConfig().portBase, 17400);
+  t.equal(resolveConfig({ portBase: 18000 }).portBase, 18000);
+});
