@@ -107,6 +107,9 @@ export class Pools {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Requests in flight, as the daemon counts them; refills above `low` wait for zero. */
   busy = 0;
+  /** When the last request ended (performance.now()); refills above `low` wait `quietMs` after it. */
+  private lastRequestEnd = -Infinity;
+  private quietTimer: NodeJS.Timeout | undefined;
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -116,6 +119,12 @@ export class Pools {
     private readonly events: PoolEvents,
     private readonly log: Log,
     private readonly retryMs = 2000,
+    /**
+     * How long refills above `low` wait after a request ends: the VM it just started boots in those
+     * moments, and a refill (a domain made, its XenStore home written) would take dom0's CPU from
+     * its boot and from xenconsoled. Below `low` a pool is refilled at once.
+     */
+    private readonly quietMs = 1000,
   ) {
     for (const c of classes) { this.idle.set(c.name, []); this.filling.set(c.name, 0); }
   }
@@ -156,6 +165,12 @@ export class Pools {
     return this.classes.every((c) => this.idle.get(c.name)!.length >= c.high);
   }
 
+  /** A request ended: refills resume (above `low`) once no other request has run for `quietMs`. */
+  requestEnded(): void {
+    this.lastRequestEnd = performance.now();
+    this.kick();
+  }
+
   /** Starts the background refill if it is not running; called after every change. */
   kick(): void {
     if (this.refilling || this.stopped) return;
@@ -168,10 +183,19 @@ export class Pools {
 
   /** The class to refill next: the emptiest below low first; above low only when no request runs. */
   private next(): PoolClass | undefined {
-    const want = this.classes
+    const wait = this.quietMs - (performance.now() - this.lastRequestEnd);
+    const quiet = this.busy === 0 && wait <= 0;
+    const below = this.classes
       .map((c) => ({ c, have: this.idle.get(c.name)!.length + this.filling.get(c.name)! }))
-      .filter(({ c, have }) => have < c.high && (have < c.low || this.busy === 0))
+      .filter(({ c, have }) => have < c.high);
+    const want = below
+      .filter(({ c, have }) => have < c.low || quiet)
       .sort((a, b) => a.have / Math.max(a.c.high, 1) - b.have / Math.max(b.c.high, 1));
+    // Only the quiet period holds a refill back: come back when it is over.
+    if (!want.length && below.length && this.busy === 0 && wait > 0 && !this.quietTimer && !this.stopped) {
+      this.quietTimer = setTimeout(() => { this.quietTimer = undefined; this.kick(); }, wait + 1);
+      this.quietTimer.unref();
+    }
     return want[0]?.c;
   }
 
@@ -231,6 +255,7 @@ export class Pools {
   async drain(): Promise<number> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.quietTimer) clearTimeout(this.quietTimer);
     await this.settled();
     let n = 0;
     for (const { shell, cls } of this.shells()) {

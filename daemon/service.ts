@@ -28,6 +28,8 @@ export interface ServiceOptions {
   hostMiB(): Promise<number>;
   /** Delay before a failed refill is retried. */
   refillRetryMs?: number;
+  /** How long refills above a pool's low watermark wait after a request (default 1 s: the new VM boots meanwhile). */
+  refillQuietMs?: number;
   /** Who does the build steps (prepare, finish, destroy a shell): the worker processes; default the toolstack in this process. */
   builder?: Builder;
 }
@@ -92,7 +94,7 @@ export class Chaosd {
       },
       shellGone: (uuid) => this.journal.append({ t: 'gone', uuid }),
       refillFailed: (cls, err) => this.metrics.fail('refill', (err as ChaosError).code ?? 'INTERNAL'),
-    }, o.log.child({ unit: 'pools' }), o.refillRetryMs);
+    }, o.log.child({ unit: 'pools' }), o.refillRetryMs, o.refillQuietMs);
   }
 
   /**
@@ -179,7 +181,7 @@ export class Chaosd {
       } finally {
         this.names.delete(cfg.name);
         this.pools.busy--;
-        this.pools.kick();
+        this.pools.requestEnded();
       }
     });
   }

@@ -30,7 +30,7 @@ function world(t: Test, xen = new FakeXen(), dir = fs.mkdtempSync(path.join(os.t
   });
   const make = (classes: PoolClass[] = [SMALL], marginMiB = 0) => new Chaosd({
     ts, journalDir: path.join(dir, 'chaosd'), classes, log: pino({ level: 'silent' }), marginMiB, parallel: 2, syncJournal: false,
-    hostMiB: async () => 4096, refillRetryMs: 20,
+    hostMiB: async () => 4096, refillRetryMs: 20, refillQuietMs: 0,
   });
   const cfg = (name: string, over: Record<string, unknown> = {}) => parseJsonConfig(JSON.stringify({ name, type: 'pv', kernel, memory: 4, ...over }), 'test');
   return { xen, ts, dir, kernel, make, cfg };
