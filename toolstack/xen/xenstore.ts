@@ -101,7 +101,11 @@ export class XenStore {
   private async run(ops: XsOp[], transaction: boolean): Promise<XsBatchResult> {
     await this.gate();
     try {
-      return await bounded((this.o.transport ?? this.xen).xsBatch(ops, transaction), this.o.timeoutMs ?? 0, `a ${transaction ? 'transaction' : 'request'} of ${ops.length} operation${ops.length === 1 ? '' : 's'}`);
+      const r = await bounded((this.o.transport ?? this.xen).xsBatch(ops, transaction), this.o.timeoutMs ?? 0, `a ${transaction ? 'transaction' : 'request'} of ${ops.length} operation${ops.length === 1 ? '' : 's'}`);
+      // An answer is as good as a probe: a busy process (chaosd) does not probe again while calls succeed
+      // (a probe is a new connection to xenstored, hundreds of ms in the lab, on a create's path).
+      if (this.o.probe) this.probedAt = Date.now();
+      return r;
     } catch (err) {
       // Probe again before the next call: xenstored may have stopped.
       this.probedAt = 0;
