@@ -28,9 +28,9 @@ function world(t: Test, xen = new FakeXen(), dir = fs.mkdtempSync(path.join(os.t
     xen: xen as never, backend: new XenStoreBackend(new XenStore(xen as never)), store: new DomainStore(dir), log: pino({ level: 'silent' }),
     wrap: (err, domid) => new ChaosError('XEN_CALL', (err as Error).message, { call: (err as { call?: string }).call, domid, cause: err }),
   });
-  const make = (classes: PoolClass[] = [SMALL], marginMiB = 0) => new Chaosd({
+  const make = (classes: PoolClass[] = [SMALL], marginMiB = 0, refillQuietMs = 0) => new Chaosd({
     ts, journalDir: path.join(dir, 'chaosd'), classes, log: pino({ level: 'silent' }), marginMiB, parallel: 2, syncJournal: false,
-    hostMiB: async () => 4096, refillRetryMs: 20, refillQuietMs: 0,
+    hostMiB: async () => 4096, refillRetryMs: 20, refillQuietMs,
   });
   const cfg = (name: string, over: Record<string, unknown> = {}) => parseJsonConfig(JSON.stringify({ name, type: 'pv', kernel, memory: 4, ...over }), 'test');
   return { xen, ts, dir, kernel, make, cfg };
@@ -74,6 +74,24 @@ t.test('pools fill to their high watermark; a create takes a shell, is named the
   t.equal(big.fromPool, null, 'a size no class has is built from scratch');
   t.equal(named(xen, big.domid), 'big');
   t.same((await d.list()).map((x) => x.name).sort(), ['Domain-0', 'big', 'vm1']);
+  await d.stop();
+});
+
+t.test('after a create, refills above the low watermark wait for the quiet period; below it they do not', async (t) => {
+  const { make, cfg } = world(t);
+  const d = make([{ ...SMALL, low: 2, high: 3 }], 0, 300);
+  await d.start();
+  await d.pools.settled();
+  t.equal(d.poolLevels()[0].level, 3);
+  await d.create(cfg('q1'));
+  await d.pools.settled();
+  t.equal(d.poolLevels()[0].level, 2, 'at low, no refill yet: the new VM boots undisturbed');
+  await d.create(cfg('q2'));
+  await d.pools.settled();
+  t.equal(d.poolLevels()[0].level, 2, 'below low: refilled to low at once');
+  await new Promise((r) => setTimeout(r, 450));
+  await d.pools.settled();
+  t.equal(d.poolLevels()[0].level, 3, 'to high once the quiet period is over');
   await d.stop();
 });
 
