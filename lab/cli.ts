@@ -30,7 +30,7 @@ function withMachineOptions<T>(y: Argv<T>) {
     .option('dom0-memory', { type: 'number', describe: "dom0's memory, MiB", default: DEFAULTS.dom0MemoryMiB })
     .option('cpus', { type: 'number', describe: 'vCPUs of the machine and of dom0', default: DEFAULTS.cpus })
     .option('boot-timeout', { type: 'number', describe: 'seconds to wait for dom0', default: DEFAULTS.bootTimeoutSec })
-    .option('xen', { type: 'string', describe: "hypervisor: 'stock' (Debian's), 'noxs' (xen-patches/build.sh's build) or an image file; default: stock" })
+    .option('xen', { type: 'string', describe: "hypervisor: 'noxs' (xen-patches/build.sh's build, the default), 'stock' (Debian's) or an image file" })
     .option('xen-arg', { type: 'string', array: true, describe: 'extra Xen command-line word (repeatable)' })
     .option('install', { type: 'boolean', default: true, describe: 'install missing Debian packages (--no-install: fail instead)' });
 }

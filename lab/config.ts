@@ -26,7 +26,7 @@ export interface LabConfig {
   /** Seconds to wait for dom0's agent before calling the boot failed. */
   bootTimeoutSec: number;
   /**
-   * The hypervisor: 'stock' (Debian's, the default), 'noxs' (the build of xen-patches/build.sh), or
+   * The hypervisor: 'noxs' (the build of xen-patches/build.sh, the default), 'stock' (Debian's), or
    * an image file.
    */
   xenImage?: string;

@@ -13,5 +13,7 @@ npx tsc -p tsconfig.json >&2
 node scripts/bundle-cli.mjs >&2
 # Guests compile against Xen's headers: the lab installs its Debian packages (as root) before they build.
 node dist/lab/cli.js install >&2
+# The lab boots lightvm's patched hypervisor (noxs): built once (a few minutes), then reused.
+sh xen-patches/build.sh >&2
 sh scripts/build-native.sh >&2
 make -s -C guests >&2
