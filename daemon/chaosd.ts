@@ -57,7 +57,8 @@ async function main(): Promise<void> {
     .option('group', { type: 'string', default: 'root', describe: 'the group (name or gid) that may use the socket besides root' })
     .option('state-dir', { type: 'string', default: DEFAULTS.stateDir, describe: 'domain records (shared with chaos) and the journal (chaosd/)' })
     .option('pool', { type: 'string', array: true, describe: `a pool of shells, repeatable: name=N,memory=MiB[,maxmem=MiB][,vcpus=N],low=N,high=N (default: ${DEFAULTS.pool})` })
-    .option('no-pools', { type: 'boolean', describe: 'keep no shells: every create builds from scratch' })
+    // yargs reads --no-pools as pools=false: the option is `pools`, on by default.
+    .option('pools', { type: 'boolean', default: true, describe: 'keep pools of shells (--no-pools: none, every create builds from scratch)' })
     .option('dev-method', { type: 'string', choices: ['xenstore', 'noxs'], default: 'xenstore', describe: 'devices of the shells, and of configs without dev_method: over XenStore, or noxs (patched Xen and noxsd)' })
     .option('margin-mib', { type: 'number', default: DEFAULTS.marginMiB, describe: 'free host memory chaosd never uses' })
     .option('parallel', { type: 'number', describe: 'creates that run at once (default: two per build worker, or per CPU)' })

@@ -68,12 +68,12 @@ export function groupId(name: string, groupFile = '/etc/group'): number {
 }
 
 export interface RawArgs {
-  socket: string; group: string; 'state-dir': string; pool?: string[]; 'no-pools'?: boolean; 'margin-mib': number; parallel?: number; workers?: number;
+  socket: string; group: string; 'state-dir': string; pool?: string[]; 'no-pools'?: boolean; pools?: boolean; 'margin-mib': number; parallel?: number; workers?: number;
   'max-body': number; 'tcp-port'?: number; 'tcp-host': string; 'token-file'?: string; 'dev-method'?: string;
 }
 
 export function settingsFrom(a: RawArgs): DaemonSettings {
-  const pools = a['no-pools'] ? [] : (a.pool?.length ? a.pool : [DEFAULTS.pool]).map(String).map(parsePool);
+  const pools = a['no-pools'] || a.pools === false ? [] : (a.pool?.length ? a.pool : [DEFAULTS.pool]).map(String).map(parsePool);
   const problem = checkClasses(pools);
   if (problem) throw usage(problem);
   if (!a.socket.startsWith('/')) throw usage('--socket must be an absolute path');
