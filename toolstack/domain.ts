@@ -356,16 +356,18 @@ export class Toolstack {
   }
 
   /** checkCreate + prepare + finish: a domain built from scratch. */
-  async create(cfg: DomainConfig, opts: { paused?: boolean } = {}): Promise<DomainRecord> {
+  async create(cfg: DomainConfig, opts: { paused?: boolean; taken?: ReadonlySet<string> | Promise<ReadonlySet<string>> } = {}): Promise<DomainRecord> {
     // The checks (a scan of every domain's name, the host's free memory) run while the shell is made,
     // which takes neither name nor memory; a failed check destroys the shell before anyone sees it.
-    const [checked, made] = await Promise.allSettled([this.checkCreate(cfg), this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid, devMethod: cfg.devMethod })]);
+    // `taken`: the names in use, from a long-running caller's index (daemon/names.ts) instead of a scan.
+    const check = (async () => this.checkCreate(cfg, opts.taken === undefined ? undefined : await opts.taken))();
+    const [checked, made] = await Promise.allSettled([check, this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid, devMethod: cfg.devMethod })]);
     if (checked.status === 'rejected') {
       if (made.status === 'fulfilled') await this.destroyShell(made.value).catch(() => undefined);
       throw checked.reason;
     }
     if (made.status === 'rejected') throw made.reason;
-    return this.finish(made.value, cfg, { ...opts, nameChecked: true });
+    return this.finish(made.value, cfg, { paused: opts.paused, nameChecked: true });
   }
 
   /** Undoes a half-made domain; the original error is what the caller reports. */

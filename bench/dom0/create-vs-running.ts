@@ -59,14 +59,19 @@ function config(o: Opts, name: string): string {
 }
 
 type Toolstack = import('../../toolstack/domain.js').Toolstack;
-let lib: { ts: Toolstack; loadConfig: (file: string) => Promise<import('../../toolstack/config/domain-config.js').DomainConfig> } | undefined;
+let lib: { ts: Toolstack; names: import('../../daemon/names.js').NameIndex; loadConfig: (file: string) => Promise<import('../../toolstack/config/domain-config.js').DomainConfig> } | undefined;
 
 async function library() {
   if (!lib) {
-    const [{ openToolstack }, { pino }, { loadConfig }] = await Promise.all([
-      import('../../toolstack/index.js'), import('pino'), import('../../toolstack/config/index.js'),
+    const [{ openToolstack }, { pino }, { loadConfig }, { NameIndex }] = await Promise.all([
+      import('../../toolstack/index.js'), import('pino'), import('../../toolstack/config/index.js'), import('../../daemon/names.js'),
     ]);
-    lib = { ts: openToolstack({ stateDir: STATE_DIR, log: pino({ level: 'warn' }, pino.destination(2)) }).ts, loadConfig: (f) => loadConfig(f, []) };
+    const log = pino({ level: 'warn' }, pino.destination(2));
+    const ts = openToolstack({ stateDir: STATE_DIR, log }).ts;
+    // A long-running process keeps the names in use as chaosd does (a XenStore watch), not a read per domain per create.
+    const names = new NameIndex(ts, log);
+    await names.start();
+    lib = { ts, names, loadConfig: (f) => loadConfig(f, []) };
   }
   return lib;
 }
@@ -80,7 +85,8 @@ async function create(o: Opts, tool: Tool, name: string): Promise<{ callMs: numb
   const t0 = performance.now();
   try {
     if (tool === 'chaos') {
-      await l!.ts.create(await l!.loadConfig(cfg));
+      const rec = await l!.ts.create(await l!.loadConfig(cfg), { taken: l!.names.snapshot() });
+      l!.names.set(rec.domid, rec.uuid, rec.name);
     } else {
       const r = tool === 'xl' ? await run('xl', ['create', '-q', cfg]) : await run('node', [CHAOS_CLI, '--state-dir', STATE_DIR, 'create', cfg]);
       if (r.code !== 0) throw new Error(`${tool} create ${name} failed: ${r.out.trim()}`);

@@ -66,6 +66,17 @@ t.test('a name in use, a bad name, and too little memory are refused, and leave 
   t.same((await ts.list()).map((d) => d.name).filter((n) => n !== 'Domain-0'), ['g1'], 'only the first domain exists');
 });
 
+t.test("a long-running caller's names in use (taken, even as a promise) replace the scan: a name in it is refused, one outside it made", async (t) => {
+  const { xen, ts } = setup(t);
+  const alive = () => xen.calls.filter((c) => c === 'domainCreate').length - xen.calls.filter((c) => c.startsWith('destroy ')).length;
+  await t.rejects(ts.create(cfg({ name: 'held' }), { taken: Promise.resolve(new Set(['held'])) }), { code: 'NAME_IN_USE' });
+  t.equal(alive(), 0, 'the shell made meanwhile was destroyed');
+  const r = await ts.create(cfg({ name: 'free' }), { taken: new Set(['held']) });
+  t.equal(r.name, 'free');
+  await t.rejects(ts.create(cfg({ name: 'other' }), { taken: Promise.reject(new Error('index broke')) }), { message: 'index broke' });
+  t.equal(alive(), 1, 'a failed index leaves no shell behind');
+});
+
 t.test('a kernel Xen cannot parse is KERNEL_INVALID, and the half-made domain is gone without a trace', async (t) => {
   const { xen, ts, store } = setup(t);
   xen.badKernel = true;
