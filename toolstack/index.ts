@@ -33,7 +33,7 @@ export interface OpenOptions {
 
 /** Long enough for a loaded lab under QEMU's emulated CPU, short enough to report a stopped xenstored. */
 const XENSTORE_TIMEOUT_MS = 30_000;
-const XENSTORE_PROBE_MS = 5_000;
+const XENSTORE_PROBE_MS = 15_000;
 /** When XenStore is optional (names of domains a noxs toolstack did not make): a shorter wait. */
 const XENSTORE_OPTIONAL_PROBE_MS = 1_500;
 
