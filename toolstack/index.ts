@@ -12,7 +12,7 @@ import { LoopHostBlock } from './devices/host-block.js';
 import { XendevdHotplug } from './devices/hotplug.js';
 import { Devctl } from './xen/devctl.js';
 import { loadNative, toChaosError } from './xen/native.js';
-import { probeXenstored } from './xen/xenstored-probe.js';
+import { findXenstoredSocket, probeXenstored } from './xen/xenstored-probe.js';
 import { ChaosError } from './errors.js';
 import type { XenNative } from './xen/types.js';
 
@@ -42,7 +42,8 @@ export function openToolstack(o: OpenOptions): { ts: Toolstack; xen: XenNative }
   if (method !== 'xenstore' && method !== 'noxs') throw new ChaosError('CONFIG_INVALID', `device method ${JSON.stringify(method)}: it is "xenstore" or "noxs"`, { key: 'dev_method' });
   const xen = loadNative();
   // xenstored's socket, spoken to directly, pipelines a batch (LIGHTVM_XS_WIRE=0 keeps libxenstore: for comparison).
-  const transport = process.env.LIGHTVM_XS_WIRE !== '0' && XsWire.available() ? new XsWire() : undefined;
+  const socket = process.env.LIGHTVM_XS_WIRE !== '0' ? findXenstoredSocket() : undefined;
+  const transport = socket ? new XsWire(socket) : undefined;
   const xs = new XenStore(xen, { timeoutMs: o.xenstoreTimeoutMs ?? XENSTORE_TIMEOUT_MS, probe: (ms) => probeXenstored(ms), probeTimeoutMs: XENSTORE_PROBE_MS, transport });
   const store = new DomainStore(o.stateDir);
   const backend = new DeviceRouter({

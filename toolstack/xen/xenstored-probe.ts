@@ -1,13 +1,18 @@
 // Is xenstored answering? One XS_GET_DOMAIN_PATH over its Unix socket, with a bound, so the toolstack fails fast instead of hanging.
 import fs from 'node:fs';
 import net from 'node:net';
+import { HEADER_BYTES, header } from './xs-wire.js';
 
 /** Where libxenstore finds xenstored's socket (XEN_RUN_STORED/socket); Debian's /var/run is /run. */
 export const XENSTORED_SOCKETS = ['/run/xenstored/socket', '/var/run/xenstored/socket'];
 
 /** xs_wire.h: XS_GET_DOMAIN_PATH; any answer (a path or an error) shows the daemon is alive. */
 const XS_GET_DOMAIN_PATH = 10;
-const HEADER = 16;
+
+/** The first of `sockets` that is a socket here, or undefined (xenstored reached through /dev/xen/xenbus only, or not running). */
+export function findXenstoredSocket(sockets: readonly string[] = XENSTORED_SOCKETS): string | undefined {
+  return sockets.find((s) => { try { return fs.statSync(s).isSocket(); } catch { return false; } });
+}
 
 /**
  * 'up': xenstored answered; 'down': its socket refuses connections or nothing answered within
@@ -15,7 +20,7 @@ const HEADER = 16;
  * reached through /dev/xen/xenbus only, which cannot be probed without risking a hang).
  */
 export function probeXenstored(timeoutMs: number, sockets: readonly string[] = XENSTORED_SOCKETS): Promise<'up' | 'down' | 'unknown'> {
-  const socket = sockets.find((s) => { try { return fs.statSync(s).isSocket(); } catch { return false; } });
+  const socket = findXenstoredSocket(sockets);
   if (!socket) return Promise.resolve('unknown');
   return new Promise((resolve) => {
     const s = net.createConnection(socket);
@@ -24,14 +29,10 @@ export function probeXenstored(timeoutMs: number, sockets: readonly string[] = X
     const timer = setTimeout(() => done('down'), timeoutMs);
     s.on('connect', () => {
       const payload = Buffer.from('0\0', 'latin1');
-      const h = Buffer.alloc(HEADER);
-      h.writeUInt32LE(XS_GET_DOMAIN_PATH, 0);
-      h.writeUInt32LE(0x6c76, 4); // req_id: ours, any value
-      h.writeUInt32LE(0, 8); // no transaction
-      h.writeUInt32LE(payload.length, 12);
-      s.write(Buffer.concat([h, payload]));
+      // req_id: ours, any value; no transaction.
+      s.write(Buffer.concat([header(XS_GET_DOMAIN_PATH, 0x6c76, 0, payload.length), payload]));
     });
-    s.on('data', (d: Buffer) => { got += d.length; if (got >= HEADER) done('up'); });
+    s.on('data', (d: Buffer) => { got += d.length; if (got >= HEADER_BYTES) done('up'); });
     s.on('error', () => done('down'));
     s.on('close', () => done('down'));
   });

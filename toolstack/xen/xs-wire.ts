@@ -1,7 +1,7 @@
 // XenStore over xenstored's Unix socket, speaking its wire protocol directly so that a batch's requests are pipelined (one round trip, not one per operation).
-import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 import type { XsBatchResult, XsOp, XsPerm, XsResult } from './types.js';
 
 /*
@@ -31,11 +31,6 @@ export const HEADER_BYTES = 16;
 export const PAYLOAD_MAX = 4096;
 export const ABS_PATH_MAX = 3072;
 
-/** Where xenstored listens in dom0 (XENSTORED_PATH overrides it, as for libxenstore). */
-export function xenstoredSocketPath(): string {
-  return process.env.XENSTORED_PATH ?? '/run/xenstored/socket';
-}
-
 /** An error shaped like the addon's (NativeError), so that the toolstack reports both alike. */
 export class XsWireError extends Error {
   readonly name = 'NativeError';
@@ -44,14 +39,10 @@ export class XsWireError extends Error {
   }
 }
 
+/** errno's text as strerror words it ("No such file or directory"), from Node's table of the system's errors. */
 function errnoText(code: string): string {
-  const known: Record<string, string> = {
-    ENOENT: 'No such file or directory', EACCES: 'Permission denied', EEXIST: 'File exists', EINVAL: 'Invalid argument',
-    EAGAIN: 'Resource temporarily unavailable', E2BIG: 'Argument list too long', ENOSPC: 'No space left on device',
-    EQUOTA: 'Disk quota exceeded', EIO: 'Input/output error', EPIPE: 'Broken pipe', EBUSY: 'Device or resource busy',
-    EISDIR: 'Is a directory', ENOTEMPTY: 'Directory not empty', EROFS: 'Read-only file system', ENOSYS: 'Function not implemented',
-  };
-  return known[code] ?? code;
+  const text = getSystemErrorMap().get(-errnoOf(code))?.[1];
+  return text ? text[0].toUpperCase() + text.slice(1) : code;
 }
 
 function errnoOf(code: string): number {
@@ -140,12 +131,8 @@ export class XsWire {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  constructor(private readonly socketPath = xenstoredSocketPath()) {}
-
-  /** Whether xenstored's socket exists here (else the caller keeps libxenstore, e.g. xenstored in a stub domain). */
-  static available(socketPath = xenstoredSocketPath()): boolean {
-    try { return fs.statSync(socketPath).isSocket(); } catch { return false; }
-  }
+  /** `socketPath`: xenstored's socket, as xenstored-probe.ts's findXenstoredSocket() finds it. */
+  constructor(private readonly socketPath: string) {}
 
   /** Runs a batch as the addon's xsBatch does: same results, same conflict and failure semantics. */
   async xsBatch(ops: XsOp[], transaction: boolean): Promise<XsBatchResult> {

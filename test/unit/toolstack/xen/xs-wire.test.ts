@@ -9,6 +9,7 @@ import {
   XS_DIRECTORY, XS_ERROR, XS_GET_PERMS, XS_MKDIR, XS_READ, XS_RM, XS_SET_PERMS, XS_TRANSACTION_END, XS_TRANSACTION_START, XS_WRITE,
 } from '../../../../toolstack/xen/xs-wire.js';
 import { XenStore } from '../../../../toolstack/xen/xenstore.js';
+import { findXenstoredSocket } from '../../../../toolstack/xen/xenstored-probe.js';
 import type { XenNative } from '../../../../toolstack/xen/types.js';
 
 /** A xenstored that answers only after 5 ms without new requests, so it can tell whether requests were pipelined. */
@@ -135,6 +136,7 @@ t.test('a batch of writes outside a transaction stops at its first failure, as t
   const err = await wire.xsBatch([{ op: 'write', path: '/a', value: '1' }, { op: 'write', path: '/b', value: '2' }, { op: 'write', path: '/c', value: '3' }], false).catch((e: unknown) => e);
   t.match(err, { name: 'NativeError', call: 'xs_write', code: 'EACCES', detail: '/b' });
   t.ok(err instanceof XsWireError);
+  t.equal((err as Error).message, 'xs_write: Permission denied (/b)', "strerror's words, as the addon's errors read");
   t.ok(xsd.nodes.has('/a'));
   t.notOk(xsd.nodes.has('/c'), 'the write after the failure was not sent');
 });
@@ -162,8 +164,8 @@ t.test('a xenstored that sends an impossible length fails the requests in flight
   t.same((await wire.xsBatch([{ op: 'write', path: '/r', value: 'ok' }, { op: 'read', path: '/r' }], true)).results, [undefined, 'ok']);
 });
 
-t.test('no xenstored: available() says so, and a batch fails with a clear xs_open error', async (t) => {
+t.test('no xenstored: findXenstoredSocket() says so, and a batch fails with a clear xs_open error', async (t) => {
   const missing = path.join(dir, 'none.sock');
-  t.equal(XsWire.available(missing), false);
+  t.equal(findXenstoredSocket([missing]), undefined);
   await t.rejects(new XsWire(missing).xsBatch([{ op: 'read', path: '/' }], false), { call: 'xs_open', code: 'ENOENT' });
 });
