@@ -7,6 +7,32 @@ import { PROJECT } from './fixture.js';
 
 export interface Reply { status: number; json: any }
 
+/**
+ * One request to chaosd's API over the lab's forwarded TCP port (host 127.0.0.1:<api> -> dom0:8080)
+ * with a bearer token; `payload` is sent as it is (tests send malformed JSON too). The reply's body
+ * is parsed as JSON when it is JSON (metrics are text).
+ */
+export function apiRequest(lab: Lab, token: string, method: string, p: string, payload?: string, timeoutMs = 600_000): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: lab.state()!.ports.api, method, path: p, agent: false, timeout: timeoutMs,
+      headers: { authorization: `Bearer ${token}`, ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json: unknown = text;
+        try { json = JSON.parse(text); } catch { /* metrics are text */ }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out`)));
+    req.end(payload);
+  });
+}
+
 /** One chaosd of a test: everything under a private directory in dom0 (/run is shared between agent commands). */
 export class TestChaosd {
   readonly id = `${process.pid.toString(36)}${crypto.randomBytes(2).toString('hex')}`;
@@ -21,25 +47,7 @@ export class TestChaosd {
 
   /** One API request over the lab's forwarded TCP port (host 127.0.0.1:<api> -> dom0:8080), with the token. */
   api(method: string, p: string, body?: unknown, timeoutMs = 600_000): Promise<Reply> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = http.request({
-        host: '127.0.0.1', port: this.lab.state()!.ports.api, method, path: p, agent: false, timeout: timeoutMs,
-        headers: { authorization: `Bearer ${this.token}`, ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let json: unknown = text;
-          try { json = JSON.parse(text); } catch { /* metrics are text */ }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
-      });
-      req.on('error', reject);
-      req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out`)));
-      req.end(payload);
-    });
+    return apiRequest(this.lab, this.token, method, p, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
   }
 
   /** Starts chaosd in the background of dom0 (its pid in <dir>/pid) and waits until it answers. */

@@ -1,9 +1,9 @@
 // Lab: chaosd on real Xen: pools fill and refill, creates from shells and from scratch, 200 creates from 10 clients, bad requests, non-root clients, kill -9 and reconciliation, SIGTERM.
 import crypto from 'node:crypto';
-import http from 'node:http';
 import t from 'tap';
 import type { Lab } from '../../lab/lab.js';
 import { DOM0_PORTS } from '../../lab/config.js';
+import { apiRequest, type Reply } from './chaosd-api.js';
 import { NOOP_KERNEL, PROJECT, READY, chaos, labOrSkip, noopConfig, putFile, waitForConsole } from './fixture.js';
 
 const { lab, skip } = labOrSkip();
@@ -23,29 +23,9 @@ const POOL = `name=t4,memory=4,vcpus=1,low=2,high=${HIGH}`;
 const MANY = Number(process.env.LIGHTVM_CHAOSD_MANY ?? 200);
 const CLIENTS = 10;
 
-interface Reply { status: number; json: any }
-
-/** One API request over the lab's forwarded TCP port (host 127.0.0.1:<api> -> dom0:8080), with the token. */
+/** One API request over the lab's forwarded TCP port, with the token; a string body is sent as it is. */
 function api(method: string, p: string, body?: unknown, token = TOKEN): Promise<Reply> {
-  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port: lab!.state()!.ports.api, method, path: p, agent: false, timeout: 600_000,
-      headers: { authorization: `Bearer ${token}`, ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        let json: unknown = text;
-        try { json = JSON.parse(text); } catch { /* metrics are text */ }
-        resolve({ status: res.statusCode ?? 0, json });
-      });
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out`)));
-    req.end(payload);
-  });
+  return apiRequest(lab!, token, method, p, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
 }
 
 const noop = (name: string, memory = 4) => ({ name, type: 'pv', kernel: NOOP_KERNEL, memory, vcpus: 1 });
