@@ -133,6 +133,8 @@ export function errnoName(err: number): string {
 /** A request noxsd refused (err < 0): a ChaosError DEVICE with errno and noxsd's own words. */
 export class NoxsdError extends ChaosError {
   readonly errnoName: string;
+  /** noxsd's answer as it came (err, msg and the rest), for callers that look at more than the errno. */
+  readonly response: NoxsdResponse;
   constructor(req: NoxsdRequest, resp: NoxsdResponse) {
     const name = errnoName(resp.err);
     const dev = req.type !== undefined ? ` ${req.type} ${req.id ?? 0}` : '';
@@ -140,6 +142,7 @@ export class NoxsdError extends ChaosError {
       errno: -resp.err, ...(req.domid ? { domid: req.domid } : {}),
     });
     this.errnoName = name;
+    this.response = resp;
   }
 }
 
