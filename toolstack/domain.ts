@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import type { Log } from './log.js';
 import { ChaosError } from './errors.js';
 import type { DomainConfig } from './config/domain-config.js';
-import type { DeviceBackend, DevMethod, DomainSetup, PowerRequest } from './devices/backend.js';
+import type { DeviceBackend, DevMethod, DomainSetup, PowerRequest, ShellDevices } from './devices/backend.js';
 import { DomainStore, type DomainRecord } from './store.js';
 import type { DomainInfo, XenNative } from './xen/types.js';
 
@@ -46,6 +46,10 @@ export interface Shell {
   storePort: number;
   /** How its devices are controlled; a shell takes only configs of its method (absent: the toolstack's default). */
   devMethod?: DevMethod;
+  /** The devices its back-end made ahead (noxs: the power device); finish adds only the rest. */
+  devices?: ShellDevices;
+  /** Where its prepare's milliseconds went: domain (the domain made), devices (the back-end's part), prepare (all). */
+  phases?: PhaseTimings;
 }
 
 /** Milliseconds each phase of a create took, by phase name (filled in by finish for callers that want them). */
@@ -236,19 +240,25 @@ export class Toolstack {
         this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
         this.call(this.d.xen.evtchnAllocUnbound(domid, 0), domid),
       ] as const);
+      let devices: ShellDevices | undefined;
+      let devicesMs = 0;
+      const tMade = performance.now();
       const [, , , [storePort, consolePort]] = await settleAll([
         this.call(this.d.xen.domainMaxVcpus(domid, size.maxVcpus), domid),
         this.call(this.d.xen.domainSetMaxMem(domid, size.maxMemoryMiB * 1024 + MAXMEM_SLACK_KIB), domid),
         this.call(this.d.xen.domainSetMemmapLimit(domid, size.maxMemoryMiB * 1024), domid),
         channels.then(async ([store, console]) => {
-          await this.d.backend.prepare({ domid, uuid, devMethod }, {
+          const td = performance.now();
+          devices = (await this.d.backend.prepare({ domid, uuid, devMethod }, {
             memoryKiB: size.memoryMiB * 1024, maxMemoryKiB: size.maxMemoryMiB * 1024, maxVcpus: size.maxVcpus, consolePort: console, storePort: store,
-          });
+          })) ?? undefined;
+          devicesMs = performance.now() - td;
           return [store, console] as const;
         }),
       ] as const);
-      this.d.log.debug({ domid, phase: 'prepare', ms: performance.now() - t0, devMethod }, 'shell prepared');
-      return { domid, uuid, size: { ...size }, consolePort, storePort, devMethod };
+      const phases: PhaseTimings = { domain: tMade - t0, devices: devicesMs, prepare: performance.now() - t0 };
+      this.d.log.debug({ domid, phase: 'prepare', ms: phases.prepare, phases, devMethod }, 'shell prepared');
+      return { domid, uuid, size: { ...size }, consolePort, storePort, devMethod, ...(devices ? { devices } : {}), phases };
     } catch (err) {
       await this.rollback(domid, err, devMethod);
       throw err;
@@ -317,6 +327,7 @@ export class Toolstack {
   /** Destroys a shell nobody took (a pool shrinking or shutting down). */
   async destroyShell(shell: Pick<Shell, 'domid' | 'devMethod'>): Promise<void> {
     await this.call(this.d.xen.domainDestroy(shell.domid), shell.domid);
+    // Its back-end's part too (noxs: noxsd's power device), now rather than when noxsd notices the domain is gone.
     await this.d.backend.forget(shell.domid, shell.devMethod);
   }
 
@@ -328,10 +339,11 @@ export class Toolstack {
     const lap = (phase: string) => { const now = performance.now(); tm[phase] = now - t; t = now; };
     const setup: DomainSetup = {
       domid, name: cfg.name, uuid: shell.uuid, memoryKiB: cfg.memoryMiB * 1024, maxMemoryKiB: cfg.maxMemoryMiB * 1024,
-      vcpus: cfg.vcpus, maxVcpus: cfg.maxVcpus, devMethod: cfg.devMethod,
+      vcpus: cfg.vcpus, maxVcpus: cfg.maxVcpus, devMethod: cfg.devMethod, ...(shell.devices ? { devices: shell.devices } : {}),
     };
     // The console and store nodes and the devices' nodes are separate transactions that need nothing of each other.
-    await settleAll([this.d.backend.connect(setup, shell, rings), this.d.backend.addDevices(setup, cfg)] as const);
+    const td = performance.now();
+    await settleAll([this.d.backend.connect(setup, shell, rings), this.d.backend.addDevices(setup, cfg).then(() => { tm.devices = performance.now() - td; })] as const);
     lap('connect');
     const record: DomainRecord = {
       domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: cfg.devMethod,

@@ -21,6 +21,15 @@ export interface ShellLayout {
   storePort: number;
 }
 
+/**
+ * The devices a back-end made for a shell ahead of time (noxs: its power device, made by noxsd and on
+ * its device page). Carried in the Shell, so that a finish in another process (a chaosd worker)
+ * adds only the rest.
+ */
+export interface ShellDevices {
+  power?: boolean;
+}
+
 /** What a back-end needs to know about a domain it sets up. */
 export interface DomainSetup extends ShellSetup {
   name: string;
@@ -28,6 +37,8 @@ export interface DomainSetup extends ShellSetup {
   maxMemoryKiB: number;
   vcpus: number;
   maxVcpus: number;
+  /** What the shell already holds (from prepare): not made again. */
+  devices?: ShellDevices;
 }
 
 /** Event channels allocated for a new domain before it is built. */
@@ -46,9 +57,11 @@ export interface DeviceBackend {
   /**
    * Before the build, while the shell is anonymous: the domain's home and control nodes, without a
    * name, and what depends only on the size class and the event channels (`layout`: memory, vCPU,
-   * console and store port nodes), so that connect has little left to do per request.
+   * console and store port nodes), so that connect has little left to do per request. Resolves
+   * with the devices it made for the shell (noxs: the power device), which addDevices then skips;
+   * forget removes them with the rest.
    */
-  prepare(d: ShellSetup, layout: ShellLayout): Promise<void>;
+  prepare(d: ShellSetup, layout: ShellLayout): Promise<ShellDevices | void>;
   /**
    * After the build, before unpause: the name, the rings and what prepare did not write (vCPUs
    * the config keeps offline); the guest may start using them.
@@ -59,6 +72,7 @@ export interface DeviceBackend {
    * Initialising, for dom0's netback and blkback to take up. Attaches what a disk needs (a loop
    * device for an image file); on failure leaves nothing behind. Throws CONFIG_INVALID for a bad
    * value or a missing target, NOT_SUPPORTED for what lightvm cannot attach, DEVICE when dom0 fails.
+   * `d.devices`: what prepare made already.
    */
   addDevices(d: DomainSetup, cfg: DeviceConfig): Promise<void>;
   /** Asks the guest to power off, reboot or suspend; the guest may ignore it (callers time out). */

@@ -4,7 +4,7 @@ import type { Log } from '../log.js';
 import type { DomainStore } from '../store.js';
 import type { NoxsDevice, NoxsDeviceType } from '../xen/devctl.js';
 import type { DomainInfo } from '../xen/types.js';
-import type { BootChannels, DeviceBackend, DomainSetup, GuestRings, PowerRequest, ShellSetup } from './backend.js';
+import type { BootChannels, DeviceBackend, DomainSetup, GuestRings, PowerRequest, ShellDevices, ShellSetup } from './backend.js';
 import { planVifs, type DeviceConfig } from './device-plan.js';
 import { NOXS_POWER_F_SUSPEND, NOXS_STATE_CONNECTED, NoxsdError, type NoxsdClient } from './noxsd-client.js';
 
@@ -59,17 +59,35 @@ export class NoxsBackend implements DeviceBackend {
     return this.ready;
   }
 
-  /** No XenStore: a noxs shell is the domain itself; its device page comes with it. */
-  async prepare(_d: ShellSetup): Promise<void> {
+  /**
+   * No XenStore: a noxs shell is the domain with its device page and, on it, its power device
+   * (every domain has one, whatever its config), made by noxsd here so that a finish only adds
+   * what the config asks for beyond it. On failure noxsd is told to forget the domain.
+   */
+  async prepare(d: ShellSetup): Promise<ShellDevices> {
     await this.check();
+    try {
+      await this.addPower(d.domid);
+    } catch (err) {
+      await this.d.noxsd.domainRem(d.domid).catch(() => undefined);
+      throw err;
+    }
+    this.d.log?.debug({ domid: d.domid }, 'noxs power device made for the shell');
+    return { power: true };
+  }
+
+  private async addPower(domid: number): Promise<void> {
+    const power = await this.d.noxsd.powerAdd(domid, POWER_ID);
+    await this.devctl().add(domid, { type: 'power', id: POWER_ID, beDomid: DOM0, ...power });
   }
 
   /** No XenStore: the name and the console ring's frame and port are in the toolstack's record (written by the caller). */
   async connect(_d: DomainSetup, _ch: BootChannels, _rings: GuestRings): Promise<void> {}
 
   /**
-   * The power device (every domain has one) and a vif per vif spec, each made by noxsd and put on
-   * the guest's page. On failure, what was made is taken down again before the error is thrown.
+   * The power device (every domain has one; made by prepare already, `d.devices.power`) and a vif
+   * per vif spec, each made by noxsd and put on the guest's page. On failure, every device of the
+   * domain (the shell's power device too) is taken down again before the error is thrown.
    */
   async addDevices(d: DomainSetup, cfg: DeviceConfig): Promise<void> {
     if (cfg.disks.length) {
@@ -85,10 +103,12 @@ export class NoxsBackend implements DeviceBackend {
     });
     const added: { type: NoxsDeviceType; id: number }[] = [];
     const t0 = performance.now();
+    if (d.devices?.power) added.push({ type: 'power', id: POWER_ID });
     try {
-      const power = await this.d.noxsd.powerAdd(d.domid, POWER_ID);
-      await this.devctl().add(d.domid, { type: 'power', id: POWER_ID, beDomid: DOM0, ...power });
-      added.push({ type: 'power', id: POWER_ID });
+      if (!d.devices?.power) {
+        await this.addPower(d.domid);
+        added.push({ type: 'power', id: POWER_ID });
+      }
       for (const v of vifs) {
         const made = await this.d.noxsd.vifAdd(d.domid, v.devid, {
           mac: v.mac, bridge: v.bridge ?? DEFAULT_BRIDGE, ...(v.mtu ? { mtu: v.mtu } : {}), ...(v.vifname ? { ifname: v.vifname } : {}),

@@ -49,7 +49,7 @@ export class DeviceRouter implements DeviceBackend {
 
   private forDomain(domid: number): DeviceBackend { return this.of(this.methodOf(domid)); }
 
-  prepare(...a: Parameters<DeviceBackend['prepare']>): Promise<void> { return this.of(a[0].devMethod ?? this.method).prepare(...a); }
+  prepare(...a: Parameters<DeviceBackend['prepare']>): ReturnType<DeviceBackend['prepare']> { return this.of(a[0].devMethod ?? this.method).prepare(...a); }
   connect(d: DomainSetup, ch: BootChannels, rings: GuestRings): Promise<void> { return this.of(d.devMethod ?? this.method).connect(d, ch, rings); }
   addDevices(d: DomainSetup, cfg: DeviceConfig): Promise<void> { return this.of(d.devMethod ?? this.method).addDevices(d, cfg); }
   requestPower(domid: number, req: PowerRequest): Promise<void> { return this.forDomain(domid).requestPower(domid, req); }

@@ -244,3 +244,49 @@ t.test('a xenstore toolstack with xenstored down still lists, from the store', a
   t.equal((e as ChaosError).code, 'XENSTORE', 'a xenstore domain cannot be made without xenstored');
   t.match((e as Error).message, /xenstored is not answering/);
 });
+
+t.test('a noxs shell holds its power device: made in prepare, not again in finish; an unused shell takes it with it', async (t) => {
+  const { xen, ts, devctl, noxsd } = setup(t, { defaultMethod: 'noxs' });
+  const shell = await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 });
+  t.same(shell.devices, { power: true }, 'the shell says what it holds (it travels to a worker with the shell)');
+  t.same(noxsd.log.filter((l) => l !== 'PING'), [`POWER_ADD ${shell.domid} 0`], 'noxsd made the power device in prepare');
+  t.same(devctl.pages.get(shell.domid)?.map((d) => `${d.type}/${d.id}`), ['power/0'], 'and it is on the page before any config is known');
+  t.type(shell.phases?.devices, 'number', "the back-end's part of prepare is timed");
+  t.ok(shell.phases!.prepare >= shell.phases!.devices!, 'within the whole prepare');
+  noxsd.log.length = 0;
+  const timings: Record<string, number> = {};
+  const r = await ts.finish(JSON.parse(JSON.stringify(shell)), cfg({ vifs: [{}] }), { timings });
+  t.same(noxsd.log, [`VIF_ADD ${r.domid} 0`], 'finish (with the shell as a worker gets it, through JSON) adds only the vif');
+  t.same(devctl.pages.get(r.domid)?.map((d) => `${d.type}/${d.id}`), ['power/0', 'vif/0']);
+  t.type(timings.devices, 'number', "finish's own device time is its own phase");
+
+  const idle = await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 });
+  t.ok(noxsd.devices.has(`${idle.domid}/power/0`));
+  await ts.destroyShell({ domid: idle.domid, devMethod: 'noxs' });
+  t.notOk(xen.domains.has(idle.domid), 'the domain is gone');
+  t.equal(noxsd.log.at(-1), `DOMAIN_REM ${idle.domid}`, 'noxsd was told at once (not left to its reaper)');
+  t.same([...noxsd.devices.keys()].filter((k) => k.startsWith(`${idle.domid}/`)), [], 'noxsd holds nothing of the shell');
+});
+
+t.test('a shell config that fails in finish takes the pre-made power device down too; a power device noxs cannot make fails the prepare cleanly', async (t) => {
+  const { xen, ts, devctl, noxsd } = setup(t, { defaultMethod: 'noxs' });
+  const shell = await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 });
+  noxsd.failVif = true;
+  const e = await ts.finish(shell, cfg({ vifs: [{ bridge: 'xenbr9' }] })).then(() => undefined, (x: unknown) => x);
+  t.match((e as Error).message, /ENODEV/);
+  t.same(devctl.pages.get(shell.domid) ?? [], [], "the shell's power device is off the page");
+  t.same([...noxsd.devices.keys()], [], 'noxsd holds nothing');
+  t.equal(xen.domains.size, 1, 'only dom0 is left');
+  devctl.failAddOf = 'power';
+  const e2 = await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 }).then(() => undefined, (x: unknown) => x);
+  t.match((e2 as Error).message, /ENOSPC/, 'devctl refusing the power device fails the prepare');
+  t.same([...noxsd.devices.keys()], [], "noxsd's power device is taken down again");
+  t.equal(xen.domains.size, 1, 'and the domain with it');
+});
+
+t.test('a xenstore shell holds no noxs device and says so', async (t) => {
+  const { ts, noxsd } = setup(t);
+  const shell = await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 });
+  t.equal(shell.devices, undefined);
+  t.same(noxsd.log, [], 'noxsd is not asked');
+});
