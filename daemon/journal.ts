@@ -1,6 +1,7 @@
 // chaosd's crash-safe journal: one JSON line per step of a shell's or VM's life, appended before the step's effect can be seen, replayed after a crash.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { DevMethod } from '../toolstack/devices/backend.js';
 
 /**
  * The steps, keyed by the domain's uuid (Xen's handle, chosen before the domain exists, so a domain
@@ -10,11 +11,13 @@ import path from 'node:path';
  *   build   a create is finishing this domain as `name` (from a pool shell or from scratch)
  *   created the VM `name` runs and was reported created
  *   gone    destroyed, or never made
+ * `dev`: the device method the domain is made with; a noxs shell holds a power device in noxsd,
+ * which reconcile removes with the domain (absent in journals of older chaosd: the default method).
  */
 export type JournalEntry =
-  | { t: 'begin'; uuid: string; cls?: string }
-  | { t: 'shell'; uuid: string; domid: number; cls: string }
-  | { t: 'build'; uuid: string; name: string; domid?: number }
+  | { t: 'begin'; uuid: string; cls?: string; dev?: DevMethod }
+  | { t: 'shell'; uuid: string; domid: number; cls: string; dev?: DevMethod }
+  | { t: 'build'; uuid: string; name: string; domid?: number; dev?: DevMethod }
   | { t: 'created'; uuid: string; domid: number; name: string }
   | { t: 'gone'; uuid: string };
 
@@ -28,6 +31,7 @@ function validEntry(e: unknown): e is JournalEntry {
   const o = e as Record<string, unknown>;
   if (typeof o.uuid !== 'string' || !UUID_RE.test(o.uuid)) return false;
   const domid = o.domid === undefined || (Number.isInteger(o.domid) && (o.domid as number) > 0 && (o.domid as number) < 0x7ff0);
+  if (o.dev !== undefined && o.dev !== 'xenstore' && o.dev !== 'noxs') return false;
   switch (o.t) {
     case 'begin': return o.cls === undefined || typeof o.cls === 'string';
     case 'shell': return o.domid !== undefined && domid && typeof o.cls === 'string';
@@ -97,8 +101,8 @@ export class Journal {
 export interface Reconciled {
   /** VMs reported created and still there: kept, with their names. */
   adopt: { uuid: string; domid: number; name: string }[];
-  /** Shells and half-built domains: destroyed. */
-  destroy: { uuid: string; domid: number; why: string }[];
+  /** Shells and half-built domains: destroyed (with their devices of `dev`, when the journal says). */
+  destroy: { uuid: string; domid: number; why: string; dev?: DevMethod }[];
 }
 
 /**
@@ -111,10 +115,11 @@ export function reconcile(state: JournalState, xen: Map<string, number>): Reconc
   for (const [uuid, e] of state) {
     const domid = xen.get(uuid);
     if (domid === undefined || e.t === 'gone') continue;
-    if (e.t === 'created') out.adopt.push({ uuid, domid, name: e.name });
-    else if (e.t === 'shell') out.destroy.push({ uuid, domid, why: 'an idle shell of the last run' });
-    else if (e.t === 'build') out.destroy.push({ uuid, domid, why: `half-built as ${e.name}` });
-    else out.destroy.push({ uuid, domid, why: 'a shell that was being made' });
+    if (e.t === 'created') { out.adopt.push({ uuid, domid, name: e.name }); continue; }
+    const dev = e.dev ? { dev: e.dev } : {};
+    if (e.t === 'shell') out.destroy.push({ uuid, domid, why: 'an idle shell of the last run', ...dev });
+    else if (e.t === 'build') out.destroy.push({ uuid, domid, why: `half-built as ${e.name}`, ...dev });
+    else out.destroy.push({ uuid, domid, why: 'a shell that was being made', ...dev });
   }
   return out;
 }

@@ -16,7 +16,8 @@ export interface PoolClass extends ShellSize {
 /** What the pools need from the toolstack (the Toolstack fits it). */
 export interface ShellMaker {
   prepare(size: ShellSize, opts: { uuid: string }): Promise<Shell>;
-  destroyShell(shell: Pick<Shell, 'domid'>): Promise<void>;
+  /** With its back-end's devices (noxs: the power device noxsd made for it). */
+  destroyShell(shell: Pick<Shell, 'domid' | 'devMethod'>): Promise<void>;
 }
 
 /** What the pools tell the journal and the metrics. */

@@ -37,8 +37,10 @@ export interface ServiceOptions {
 /** A create's reply; `phases` says where its milliseconds went (check, queue, journal, ipc, and the finish's own phases). */
 export interface Created { domid: number; name: string; uuid: string; fromPool: string | null; ms: number; phases: PhaseTimings }
 
-/** The finish phases that get a histogram of their own in the metrics. */
-const FINISH_PHASES = ['build', 'connect', 'record', 'introduce', 'unpause'] as const;
+/** The finish phases that get a histogram of their own in the metrics (devices: what the finish adds beyond the shell's, inside connect). */
+const FINISH_PHASES = ['build', 'connect', 'devices', 'record', 'introduce', 'unpause'] as const;
+/** The prepare phases likewise (devices: the back-end's part of a shell, e.g. noxs's power device). */
+const PREPARE_PHASES = ['domain', 'devices'] as const;
 /** How long a reading of the host's total memory is reused. */
 const HOST_MEMORY_TTL_MS = 10_000;
 
@@ -87,10 +89,12 @@ export class Chaosd {
       prepare: (size, opts) => this.builder.prepare(size, opts),
       destroyShell: (s) => this.builder.destroyShell(s),
     }, this.budget, {
-      beginShell: (uuid, cls) => this.journal.append({ t: 'begin', uuid, cls }),
+      // The pools' shells are made with the toolstack's default method (chaosd's --dev-method), in workers too.
+      beginShell: (uuid, cls) => this.journal.append({ t: 'begin', uuid, cls, dev: o.ts.defaultDevMethod }),
       shellReady: (shell, cls, ms) => {
-        this.journal.append({ t: 'shell', uuid: shell.uuid, domid: shell.domid, cls });
+        this.journal.append({ t: 'shell', uuid: shell.uuid, domid: shell.domid, cls, dev: shell.devMethod ?? o.ts.defaultDevMethod });
         this.metrics.observe('prepare', ms);
+        this.observePrepare(shell);
       },
       shellGone: (uuid) => this.journal.append({ t: 'gone', uuid }),
       refillFailed: (cls, err) => this.metrics.fail('refill', (err as ChaosError).code ?? 'INTERNAL'),
@@ -109,8 +113,12 @@ export class Chaosd {
     const r = reconcile(state, byUuid);
     for (const d of r.destroy) {
       try {
+        // destroy forgets the devices of the method the domain's record (or the default) says; a
+        // shell of another method (chaosd restarted with another --dev-method) is forgotten by the journal's.
+        const used = this.o.ts.record(d.domid)?.devMethod ?? this.o.ts.defaultDevMethod;
         await this.o.ts.destroy(d.domid);
-        this.o.log.info({ domid: d.domid, uuid: d.uuid, why: d.why }, 'reconcile: destroyed');
+        if (d.dev && d.dev !== used) await this.o.ts.backend.forget(d.domid, d.dev);
+        this.o.log.info({ domid: d.domid, uuid: d.uuid, why: d.why, dev: d.dev ?? used }, 'reconcile: destroyed');
         this.metrics.count('reconcile_destroyed');
       } catch (err) {
         if ((err as ChaosError).code !== 'DOMAIN_NOT_FOUND') throw err;
@@ -210,14 +218,16 @@ export class Chaosd {
     }
     const uuid = shell?.uuid ?? cfg.uuid ?? crypto.randomUUID();
     const tj = performance.now();
-    this.journal.append({ t: 'build', uuid, name: cfg.name, ...(shell ? { domid: shell.domid } : {}) });
+    this.journal.append({ t: 'build', uuid, name: cfg.name, ...(shell ? { domid: shell.domid } : {}), dev: shell?.devMethod ?? cfg.devMethod });
     phases.journal = performance.now() - tj;
     try {
       if (!shell) {
         const tp = performance.now();
         shell = await this.builder.prepare(shellSizeOf(cfg), { uuid, devMethod: cfg.devMethod });
         phases.prepare = performance.now() - tp;
+        if (shell.phases?.devices !== undefined) phases['prepare.devices'] = shell.phases.devices;
         this.metrics.observe('prepare', phases.prepare);
+        this.observePrepare(shell);
       }
       this.building.add(shell.domid);
       const tf = performance.now();
@@ -247,6 +257,11 @@ export class Chaosd {
       // Populated now (or freed): Xen's free memory shows it.
       this.budget.release(mib);
     }
+  }
+
+  /** A shell's prepare phases, as its (in-process or worker) toolstack timed them. */
+  private observePrepare(shell: Shell): void {
+    for (const p of PREPARE_PHASES) if (shell.phases?.[p] !== undefined) this.metrics.observe(`prepare_${p}`, shell.phases[p]);
   }
 
   /**

@@ -9,7 +9,7 @@ export const WORKER_PROTOCOL = 1;
 export type WorkerRequest =
   | { v: 1; id: number; op: 'prepare'; size: ShellSize; uuid: string; devMethod?: 'xenstore' | 'noxs' }
   | { v: 1; id: number; op: 'finish'; shell: Shell; cfg: DomainConfig; paused: boolean }
-  | { v: 1; id: number; op: 'destroyShell'; domid: number };
+  | { v: 1; id: number; op: 'destroyShell'; domid: number; devMethod?: 'xenstore' | 'noxs' };
 
 /** Worker → parent: the result of request `id` (for finish, with the milliseconds of each phase), or its error as a ChaosError's fields. */
 export type WorkerReply =
@@ -23,7 +23,7 @@ export function isRequest(m: unknown): m is WorkerRequest {
   if (typeof o !== 'object' || o === null || o.v !== WORKER_PROTOCOL || !Number.isInteger(o.id)) return false;
   if (o.op === 'prepare') return typeof o.uuid === 'string' && typeof o.size === 'object' && o.size !== null;
   if (o.op === 'finish') return typeof o.shell === 'object' && o.shell !== null && typeof o.cfg === 'object' && o.cfg !== null && typeof o.paused === 'boolean';
-  if (o.op === 'destroyShell') return Number.isInteger(o.domid);
+  if (o.op === 'destroyShell') return Number.isInteger(o.domid) && (o.devMethod === undefined || o.devMethod === 'xenstore' || o.devMethod === 'noxs');
   return false;
 }
 

@@ -24,7 +24,7 @@ async function handle(m: WorkerRequest): Promise<void> {
     const timings: PhaseTimings = {};
     const value = m.op === 'prepare' ? await ts.prepare(m.size, { uuid: m.uuid, ...(m.devMethod === 'noxs' || m.devMethod === 'xenstore' ? { devMethod: m.devMethod } : {}) })
       : m.op === 'finish' ? await ts.finish(m.shell, m.cfg, { paused: m.paused, nameChecked: true, timings })
-      : (await ts.destroyShell({ domid: m.domid }), null);
+      : (await ts.destroyShell({ domid: m.domid, ...(m.devMethod ? { devMethod: m.devMethod } : {}) }), null);
     send({ v: WORKER_PROTOCOL, id: m.id, ok: true, value, ...(m.op === 'finish' ? { timings } : {}) });
   } catch (err) {
     const e = err instanceof ChaosError ? err : new ChaosError('INTERNAL', (err as Error)?.message ?? String(err));

@@ -13,7 +13,7 @@ export interface Builder {
   prepare(size: ShellSize, opts: { uuid: string; devMethod?: 'xenstore' | 'noxs' }): Promise<Shell>;
   /** `timings` (optional) is filled with the milliseconds of each phase of the finish. */
   finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean; timings?: PhaseTimings }): Promise<DomainRecord>;
-  destroyShell(shell: Pick<Shell, 'domid'>): Promise<void>;
+  destroyShell(shell: Pick<Shell, 'domid' | 'devMethod'>): Promise<void>;
 }
 
 type Pending = { resolve(v: unknown): void; reject(e: unknown): void; timings?: PhaseTimings };
@@ -117,10 +117,10 @@ export class Workers implements Builder {
     return (await w.send(++this.seq, { op: 'finish', shell, cfg, paused: !!opts.paused }, opts.timings)) as DomainRecord;
   }
 
-  async destroyShell(shell: Pick<Shell, 'domid'>): Promise<void> {
+  async destroyShell(shell: Pick<Shell, 'domid' | 'devMethod'>): Promise<void> {
     const w = this.pick();
     await w.ready;
-    await w.send(++this.seq, { op: 'destroyShell', domid: shell.domid });
+    await w.send(++this.seq, { op: 'destroyShell', domid: shell.domid, ...(shell.devMethod ? { devMethod: shell.devMethod } : {}) });
   }
 
   /** Stops the workers (after the daemon's work is done). */
