@@ -97,6 +97,8 @@ int noxsd_check_req(const struct noxsd_req *r, char *msg, size_t msglen)
         return check_type(r->type, msg, msglen);
     case NOXSD_OP_DOMAIN_REM:
         return check_domid(r->domid, msg, msglen);
+    case NOXSD_OP_COUNT:
+        return r->domid == 0 ? 0 : check_domid(r->domid, msg, msglen);
     case NOXSD_OP_POWER_REQ:
         if ((rc = check_domid(r->domid, msg, msglen))) return rc;
         if (r->arg < NOXS_POWER_POWEROFF || r->arg > NOXS_POWER_MAX)

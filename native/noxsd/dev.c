@@ -189,6 +189,14 @@ void nx_dev_rem(const struct noxsd_req *r, struct noxsd_resp *resp)
     dev_free(d, "request");
 }
 
+void nx_count(const struct noxsd_req *r, struct noxsd_resp *resp)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < nx_ndevs; i++)
+        if (r->domid == 0 || nx_devs[i]->domid == r->domid) n++;
+    resp->seq = n;
+}
+
 void nx_domain_rem(uint16_t domid, const char *why)
 {
     size_t i = 0;

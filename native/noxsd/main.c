@@ -205,6 +205,7 @@ static void handle(const struct noxsd_req *r, struct noxsd_resp *resp, int *clos
     case NOXSD_OP_DOMAIN_REM: nx_domain_rem(r->domid, "request"); break;
     case NOXSD_OP_POWER_REQ: nx_power_req(r, resp); break;
     case NOXSD_OP_STATUS: nx_status(r, resp); break;
+    case NOXSD_OP_COUNT: nx_count(r, resp); break;
     }
 }
 

@@ -62,6 +62,7 @@ void nx_dev_rem(const struct noxsd_req *r, struct noxsd_resp *resp);
 void nx_domain_rem(uint16_t domid, const char *why);
 void nx_power_req(const struct noxsd_req *r, struct noxsd_resp *resp);
 void nx_status(const struct noxsd_req *r, struct noxsd_resp *resp);
+void nx_count(const struct noxsd_req *r, struct noxsd_resp *resp);
 /* An event on a device's port: re-read its control page, move packets. */
 void nx_dev_event(struct nx_dev *d);
 /* Tears every device down (shutdown). */

@@ -28,6 +28,9 @@
  *   STATUS      (domid, type, id): answers be_state, fe_state, fe_features,
  *               fe_ack_seq (power) and ifname (vif); msg says why when a vif
  *               was closed with be_error set (err stays 0).
+ *   COUNT       (domid, or 0 for every domain): answers seq, the number of
+ *               devices noxsd holds for it (a toolstack's check that what it
+ *               removed is gone, and that nothing is left anywhere).
  * Other errors: -EEXIST (a device of that type and id exists), -ENOENT (no
  * such device), -ESRCH (no such domain, or it is dying), -ENODEV (VIF_ADD:
  * no such bridge), -EEXIST (VIF_ADD: an interface of that name exists).
@@ -51,6 +54,7 @@
 #define NOXSD_OP_DOMAIN_REM 5
 #define NOXSD_OP_POWER_REQ  6
 #define NOXSD_OP_STATUS     7
+#define NOXSD_OP_COUNT      8
 
 #define NOXSD_IFNAMSIZ 16 /* as the kernel's IFNAMSIZ: at most 15 characters and a NUL */
 
@@ -76,7 +80,7 @@ struct noxsd_resp {
     int32_t  err;         /* 0 or a negative errno */
     uint32_t grant;       /* *_ADD: grant of the control page, for the guest */
     uint32_t evtchn;      /* *_ADD: noxsd's unbound port, for the guest to bind */
-    uint32_t seq;         /* POWER_REQ: the request's number; STATUS (power): fe_ack_seq */
+    uint32_t seq;         /* POWER_REQ: the request's number; STATUS (power): fe_ack_seq; COUNT: the count */
     uint32_t be_state;    /* STATUS */
     uint32_t fe_state;    /* STATUS */
     uint32_t fe_features; /* STATUS (power) */

@@ -12,7 +12,7 @@ export const NOXSD = {
   RESP_SIZE: 128,
   IFNAMSIZ: 16,
   MSG_SIZE: 80,
-  OP: { PING: 1, POWER_ADD: 2, VIF_ADD: 3, DEV_REM: 4, DOMAIN_REM: 5, POWER_REQ: 6, STATUS: 7 },
+  OP: { PING: 1, POWER_ADD: 2, VIF_ADD: 3, DEV_REM: 4, DOMAIN_REM: 5, POWER_REQ: 6, STATUS: 7, COUNT: 8 },
 } as const;
 
 /** noxs.h's device types and noxs-devices.h's power requests and states. */
@@ -79,8 +79,8 @@ export function encodeRequest(r: NoxsdRequest): Buffer {
   b.writeUInt32LE(NOXSD.MAGIC, 0);
   b.writeUInt16LE(NOXSD.VERSION, 4);
   b.writeUInt16LE(op, 6);
-  // Domain 0 has no devices of its own here: an ordinary guest id (below DOMID_FIRST_RESERVED).
-  b.writeUInt16LE(r.op === 'PING' ? u16('domid', r.domid) : u16('domid', r.domid, 1, 0x7fef), 8);
+  // Domain 0 has no devices of its own here: an ordinary guest id (below DOMID_FIRST_RESERVED); COUNT's 0 is every domain.
+  b.writeUInt16LE(r.op === 'PING' ? u16('domid', r.domid) : r.op === 'COUNT' && !r.domid ? 0 : u16('domid', r.domid, 1, 0x7fef), 8);
   const type = r.type === undefined ? 0 : NOXS_DEV[r.type];
   if (type === undefined) bad(`unknown device type ${JSON.stringify(r.type)}`);
   b.writeUInt16LE(type, 10);
@@ -273,6 +273,9 @@ export class NoxsdClient {
   }
 
   async status(domid: number, type: NoxsDevType, id: number): Promise<NoxsdResponse> { return this.request({ op: 'STATUS', domid, type, id }); }
+
+  /** How many devices noxsd holds for `domid`, or for every domain when it is 0 (absent). */
+  async count(domid = 0): Promise<number> { return (await this.request({ op: 'COUNT', domid })).seq; }
 }
 
 export { OP_NAMES as NOXSD_OP_NAMES };

@@ -36,7 +36,7 @@ function run(mode: string, input: Buffer | string): string[] {
   return r.stdout.trimEnd().split('\n');
 }
 
-const OP = { PING: 1, POWER_ADD: 2, VIF_ADD: 3, DEV_REM: 4, DOMAIN_REM: 5, POWER_REQ: 6, STATUS: 7 };
+const OP = { PING: 1, POWER_ADD: 2, VIF_ADD: 3, DEV_REM: 4, DOMAIN_REM: 5, POWER_REQ: 6, STATUS: 7, COUNT: 8 };
 const MAC = [0x00, 0x16, 0x3e, 0x01, 0x02, 0x03];
 const VIF = { op: OP.VIF_ADD, domid: 5, id: 0, mac: MAC, bridge: 'xenbr0' };
 
@@ -82,6 +82,9 @@ t.test('requests: each field is checked, with the errno protocol.h promises and 
     ['power_req suspend', { op: OP.POWER_REQ, domid: 5, arg: 3 }, 0],
     ['power_req 0', { op: OP.POWER_REQ, domid: 5, arg: 0 }, -EINVAL, /power request 0/],
     ['power_req 4', { op: OP.POWER_REQ, domid: 5, arg: 4 }, -EINVAL, /power request 4/],
+    ['count of one domain', { op: OP.COUNT, domid: 5 }, 0],
+    ['count of every domain (domid 0)', { op: OP.COUNT, domid: 0 }, 0],
+    ['count of DOMID_SELF', { op: OP.COUNT, domid: 0x7ff0 }, -EINVAL, /not an ordinary domain id/],
   ];
   const out = run('req', Buffer.concat(cases.map(([, r]) => encode(r))));
   t.equal(out.length, cases.length, 'one verdict per 64-byte request');

@@ -87,6 +87,10 @@ t.test('a request is 64 bytes, each field at its offset, little-endian', async (
   const s = encodeRequest({ op: 'STATUS', domid: 5, type: 'vif', id: 1 });
   t.equal(s.readUInt16LE(10), 2, 'type NOXS_DEV_VIF');
   t.equal(encodeRequest({ op: 'PING' }).readUInt16LE(8), 0, 'PING needs no domain');
+  const c = encodeRequest({ op: 'COUNT' });
+  t.equal(c.readUInt16LE(6), 8, 'COUNT');
+  t.equal(c.readUInt16LE(8), 0, 'COUNT of every domain: domid 0');
+  t.equal(encodeRequest({ op: 'COUNT', domid: 12 }).readUInt16LE(8), 12, 'COUNT of one domain');
 });
 
 t.test('requests with bad fields are refused before they are sent', async (t) => {
@@ -100,6 +104,7 @@ t.test('requests with bad fields are refused before they are sent', async (t) =>
   bad({ op: 'VIF_ADD', domid: 3, mac: '00:16:3e:0a:0b:0c', bridge: 'br/0' }, /bridge/);
   bad({ op: 'VIF_ADD', domid: 3, mac: '00:16:3e:0a:0b:0c', bridge: 'xenbr0', mtu: 67 }, /mtu 67/);
   bad({ op: 'STATUS', domid: 3, type: 'disk' as never }, /unknown device type/);
+  bad({ op: 'COUNT', domid: 0x7ff0 }, /domid 32752/);
   bad({ op: 'NOPE' as never }, /unknown op/);
 });
 
