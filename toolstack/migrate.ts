@@ -15,7 +15,8 @@ import net from 'node:net';
 import { ChaosError } from './errors.js';
 import type { Log } from './log.js';
 import type { Toolstack } from './domain.js';
-import { configForRestore, metaOf, parseSaveMeta, pipeInto, savable } from './save.js';
+import type { DevMethod } from './devices/backend.js';
+import { configForRestore, metaOf, parseSaveMeta, pipeInto, sameDevMethod, savable } from './save.js';
 
 export const MIGRATE_PORT = 8002;
 export const TOKEN_FILE = '/var/lib/lightvm/migrate-token';
@@ -241,6 +242,8 @@ export interface ReceiveOptions {
   token: string;
   /** Leave incoming domains paused. */
   paused?: boolean;
+  /** The device method incoming domains must have been saved with (`--dev-method`); others are refused. */
+  devMethod?: DevMethod;
 }
 
 /**
@@ -261,6 +264,7 @@ export async function receiveOne(ts: Toolstack, log: Log, sock: net.Socket, o: R
     const meta = parseSaveMeta(JSON.stringify(hello.meta ?? null), `the migration from ${peer}`);
     // A temporary name: on a migration to this same host, the source still holds the real one.
     const incoming = `${meta.name}--incoming`;
+    sameDevMethod(meta, o.devMethod, `the migration from ${peer}`);
     const cfg = await configForRestore(ts, meta, incoming);
     const reader = ch.idle() ? pausableReader(sock) : undefined;
     if (reader) {

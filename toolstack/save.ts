@@ -7,6 +7,7 @@ import { domainNameProblem, type DomainConfig } from './config/domain-config.js'
 import type { DomainSummary, Toolstack } from './domain.js';
 import type { DomainRecord } from './store.js';
 import { planVifs } from './devices/device-plan.js';
+import type { DevMethod } from './devices/backend.js';
 
 /**
  * The file starts with this line, then the metadata's length (4 bytes, big-endian), the metadata
@@ -265,6 +266,8 @@ export interface RestoreOptions {
   paused?: boolean;
   /** Restore under another name (the image's name may be in use). */
   name?: string;
+  /** The device method the caller expects (`--dev-method`): it must be the image's (see sameDevMethod). */
+  devMethod?: DevMethod;
 }
 
 /** Makes a running domain from a save image. The saved uuid is kept unless a running domain has it. */
@@ -279,12 +282,24 @@ export async function restoreFromFile(ts: Toolstack, file: string, opts: Restore
   }
   try {
     const meta = readSaveHeader(fd, file);
+    sameDevMethod(meta, opts.devMethod, file);
     const cfg = await configForRestore(ts, meta, opts.name);
     const record = await ts.restoreStream(cfg, fd, { paused: opts.paused });
     return { record, ms: performance.now() - t0 };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * A saved guest resumes with the devices it had: its drivers reconnect over the method they were
+ * connected by when it was saved (lightvm's runtime reads its new noxs device page, or XenStore;
+ * Linux has no noxs client), so a restore or a migration keeps the image's `dev_method`. `wanted`
+ * (`--dev-method`) is checked against it and a different one refused before anything is made.
+ */
+export function sameDevMethod(meta: SaveMeta, wanted: DevMethod | undefined, what: string): void {
+  if (wanted === undefined || wanted === meta.config.devMethod) return;
+  throw new ChaosError('CONFIG_INVALID', `${what}: ${meta.name} was saved with dev_method "${meta.config.devMethod}": it can only resume over "${meta.config.devMethod}" (its drivers reconnect the way they were connected; lightvm's runtime does not switch methods on resume, Linux has no noxs client), not "${wanted}"`, { key: 'dev_method' });
 }
 
 /** The saved config under the name wanted, with the saved uuid unless a domain on this host already has it. */

@@ -6,7 +6,7 @@ import { open, type GlobalArgs } from '../context.js';
 import { daemon } from '../daemon.js';
 
 type MigrateArgs = GlobalArgs & { domain: string; host: string; port: number; 'token-file': string; live: boolean; json?: boolean };
-type ReceiveArgs = GlobalArgs & { bind: string; port: number; 'token-file': string; once?: boolean; paused?: boolean; monitor: boolean };
+type ReceiveArgs = GlobalArgs & { bind: string; port: number; 'token-file': string; once?: boolean; paused?: boolean; monitor: boolean; 'dev-method'?: 'xenstore' | 'noxs' };
 
 const PORT = 8002;
 const TOKEN = '/var/lib/lightvm/migrate-token';
@@ -54,6 +54,7 @@ export const migrateReceive: CommandModule<GlobalArgs, ReceiveArgs> = {
     .option('token-file', { type: 'string', default: TOKEN, describe: 'the token senders must present; made (mode 0600) if missing' })
     .option('once', { type: 'boolean', describe: 'exit after the first migration, with its result as the exit code' })
     .option('paused', { alias: 'p', type: 'boolean', describe: 'leave incoming domains paused' })
+    .option('dev-method', { type: 'string', choices: ['xenstore', 'noxs'], describe: 'take only domains saved with this device method (an incoming domain keeps its own; another is refused)' })
     .option('monitor', { type: 'boolean', default: true, describe: 'start the per-host monitor for incoming domains (--no-monitor: do not)' }) as never,
   handler: async (a) => {
     checkPort(a.port);
@@ -69,7 +70,7 @@ export const migrateReceive: CommandModule<GlobalArgs, ReceiveArgs> = {
         // One migration at a time: each one holds a good share of the host's memory bandwidth.
         if (busy) { sock.end(JSON.stringify({ error: 'busy with another migration: try again' }) + '\n'); return; }
         busy = true;
-        m.receiveOne(ts, log, sock, { token, paused: a.paused })
+        m.receiveOne(ts, log, sock, { token, paused: a.paused, ...(a['dev-method'] ? { devMethod: a['dev-method'] } : {}) })
           .then((r) => {
             process.stderr.write(`received ${r.name} (domain ${r.domid}) in ${r.ms.toFixed(0)} ms\n`);
             if (a.monitor) void import('./monitor.js').then((mon) => mon.ensureMonitor(a));

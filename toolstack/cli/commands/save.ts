@@ -5,7 +5,7 @@ import { open, type GlobalArgs } from '../context.js';
 import { daemon } from '../daemon.js';
 
 type SaveArgs = GlobalArgs & { domain: string; file: string; checkpoint?: boolean; live?: boolean; timeout: number; json?: boolean };
-type RestoreArgs = GlobalArgs & { file: string; paused?: boolean; name?: string; json?: boolean; monitor: boolean };
+type RestoreArgs = GlobalArgs & { file: string; paused?: boolean; name?: string; json?: boolean; monitor: boolean; 'dev-method'?: 'xenstore' | 'noxs' };
 
 export const save: CommandModule<GlobalArgs, SaveArgs> = {
   command: 'save <domain> <file>',
@@ -46,19 +46,23 @@ export const restore: CommandModule<GlobalArgs, RestoreArgs> = {
     .positional('file', { type: 'string', demandOption: true, describe: 'a save image written by `chaos save`' })
     .option('paused', { alias: 'p', type: 'boolean', describe: 'leave the domain paused' })
     .option('name', { type: 'string', describe: 'restore under another name' })
+    .option('dev-method', { type: 'string', choices: ['xenstore', 'noxs'], describe: 'the device method expected: the image\'s dev_method is kept (a saved guest reconnects its devices the way it had them), a different one is refused' })
     .option('json', { type: 'boolean', describe: 'print JSON' })
     .option('monitor', { type: 'boolean', default: true, describe: 'start the per-host monitor that applies on_poweroff/on_reboot/on_crash (--no-monitor: do not)' }) as never,
   handler: async (a) => {
     let r: { domid: number; name: string; ms: number };
+    const devMethod = a['dev-method'];
     const c = await daemon(a);
     if (c) {
+      // chaosd takes no dev_method for a restore: the image's is checked here, before it is asked.
+      if (devMethod) await checkImageMethod(String(a.file), devMethod);
       const body = { file: path.resolve(String(a.file)), ...(a.name !== undefined ? { name: String(a.name) } : {}), ...(a.paused ? { paused: true } : {}) };
       r = await c.request('POST', '/v1/restore', body);
       c.close();
     } else {
       const { ts } = await open(a);
       const { restoreFromFile } = await import('../../save.js');
-      const { record, ms } = await restoreFromFile(ts, String(a.file), { paused: a.paused, ...(a.name !== undefined ? { name: String(a.name) } : {}) });
+      const { record, ms } = await restoreFromFile(ts, String(a.file), { paused: a.paused, ...(a.name !== undefined ? { name: String(a.name) } : {}), ...(devMethod ? { devMethod } : {}) });
       r = { domid: record.domid, name: record.name, ms };
       if (a.monitor) (await import('./monitor.js')).ensureMonitor(a);
     }
@@ -66,3 +70,21 @@ export const restore: CommandModule<GlobalArgs, RestoreArgs> = {
     else process.stderr.write(`restored ${r.name} (domain ${r.domid}) in ${r.ms.toFixed(0)} ms\n`);
   },
 };
+
+/** Refuses an image saved with another device method than `wanted` (toolstack/save.ts sameDevMethod). */
+async function checkImageMethod(file: string, wanted: 'xenstore' | 'noxs'): Promise<void> {
+  const fs = await import('node:fs');
+  const { readSaveHeader, sameDevMethod } = await import('../../save.js');
+  const { ChaosError } = await import('../../errors.js');
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    throw new ChaosError('SAVE_INVALID', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    sameDevMethod(readSaveHeader(fd, file), wanted, file);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
