@@ -129,7 +129,9 @@ export const CONFIG_LABELS: Record<string, string> = {
   xl: 'xl',
   chaos: 'chaos over xenstore',
   'chaos-cli': 'chaos command over xenstore',
+  'chaos-noxs': 'chaos over noxs',
   chaosd: 'chaosd with shells (xenstore)',
+  'chaosd-noxs': 'chaosd with shells over noxs (LightVM)',
 };
 const label = (tool: string) => CONFIG_LABELS[tool] ?? tool;
 
@@ -207,10 +209,12 @@ export function buildReport(resultsDir: string, repoRoot: string, docDir = path.
     '`npm run bench -- --compare A B` puts two result sets (two commits, or the lab and a real host) side by side.',
     '',
     'Method: where time is measured against N running guests, the N background guests are made the fastest',
-    'way available (the toolstack in process); only the measured creates use the configuration under test,',
-    'and the configurations take turns within each repetition, so that drift in the lab hits them alike. Boot',
-    'time runs from the create call to the guest\'s ready mark on its console. The lab\'s memory is sized for the',
-    'largest N. A commit id ending in `-dirty` means the working tree had uncommitted changes when it ran.',
+    'way available (the toolstack in process, or chaosd: each scenario says which); only the measured creates use',
+    'the configuration under test, and the configurations take turns within each repetition, so that drift in the',
+    'lab hits them alike. Boot time runs from the create call (or API request) to the guest\'s ready mark, read',
+    'every 5 ms from the guest\'s console ring itself (bench/dom0/ready.ts: the same way for every configuration,',
+    'whether or not xenconsoled serves the guest). The lab\'s memory is sized for the largest N.',
+    'A commit id ending in `-dirty` means the working tree had uncommitted changes when it ran.',
     '',
   ];
   if (latest.size === 0) {

@@ -2,14 +2,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from './proc.js';
+import { ReadyMarks } from './ready.js';
 
-const CONSOLE_DIR = '/var/log/xen/console';
 /** xl; chaos: the toolstack in this long-running process (as chaosd and jitsud use it); chaos-cli: the `chaos` command as a new process. */
 const TOOLS = ['xl', 'chaos', 'chaos-cli'] as const;
 type Tool = (typeof TOOLS)[number];
 const CHAOS_CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../toolstack/cli/start.cjs');
 const STATE_DIR = '/var/lib/lightvm-bench';
-const MARK = 'LIGHTVM-READY';
 
 interface Opts { tools: Tool[]; counts: number[]; reps: number; kernel: string; memory: number; prefix: string; timeoutMs: number }
 
@@ -31,25 +30,6 @@ function parseArgs(argv: string[]): Opts {
   if (!Number.isInteger(opts.reps) || opts.reps < 1 || opts.reps > 100) throw new Error('--reps takes 1 to 100');
   if (!fs.existsSync(opts.kernel)) throw new Error(`kernel ${opts.kernel} does not exist`);
   return opts;
-}
-
-/** Resolves with the time the ready mark appeared in the guest's console log (inotify, with a 20 ms poll as a safety net). */
-function readyAt(name: string, timeoutMs: number): { promise: Promise<number>; cancel(): void } {
-  const file = path.join(CONSOLE_DIR, `guest-${name}.log`);
-  let watcher: fs.FSWatcher | undefined, poll: NodeJS.Timeout | undefined, timer: NodeJS.Timeout | undefined;
-  const stop = () => { watcher?.close(); clearInterval(poll); clearTimeout(timer); };
-  const promise = new Promise<number>((resolve, reject) => {
-    const check = () => {
-      try {
-        if (fs.readFileSync(file, 'latin1').includes(MARK)) { const t = performance.now(); stop(); resolve(t); }
-      } catch { /* not written yet */ }
-    };
-    watcher = fs.watch(CONSOLE_DIR, (_ev, f) => { if (f === path.basename(file)) check(); });
-    poll = setInterval(check, 20);
-    timer = setTimeout(() => { stop(); reject(new Error(`${name}: no ready mark within ${timeoutMs} ms`)); }, timeoutMs);
-    check();
-  });
-  return { promise, cancel: stop };
 }
 
 function config(o: Opts, name: string): string {
@@ -77,16 +57,17 @@ async function library() {
 }
 
 /** Creates `name` with `tool`; returns when the create call returned and when the guest's ready mark appeared. */
-async function create(o: Opts, tool: Tool, name: string): Promise<{ callMs: number; readyMs: number }> {
-  fs.rmSync(path.join(CONSOLE_DIR, `guest-${name}.log`), { force: true });
+async function create(o: Opts, marks: ReadyMarks, tool: Tool, name: string): Promise<{ callMs: number; readyMs: number }> {
   const cfg = config(o, name);
   const l = tool === 'chaos' ? await library() : undefined;
-  const ready = readyAt(name, o.timeoutMs);
+  // The mark is read from the guest's console ring; a tool that does not say the domain's id has it searched for.
+  const ready = marks.watch(name, tool === 'chaos' ? undefined : await marks.domids(), o.timeoutMs);
   const t0 = performance.now();
   try {
     if (tool === 'chaos') {
       const rec = await l!.ts.create(await l!.loadConfig(cfg), { taken: l!.names.snapshot() });
       l!.names.set(rec.domid, rec.uuid, rec.name);
+      ready.found(rec.domid);
     } else {
       const r = tool === 'xl' ? await run('xl', ['create', '-q', cfg]) : await run('node', [CHAOS_CLI, '--state-dir', STATE_DIR, 'create', cfg]);
       if (r.code !== 0) throw new Error(`${tool} create ${name} failed: ${r.out.trim()}`);
@@ -138,6 +119,7 @@ async function main(): Promise<void> {
   const bg: string[] = [];
   // The N background guests come from the fastest path at hand; only the measured creates use the tool under test.
   const bgTool: Tool = o.tools.includes('chaos') ? 'chaos' : 'xl';
+  const marks = new ReadyMarks([STATE_DIR]);
   process.on('SIGTERM', () => { void destroyAll(o.prefix).then(() => process.exit(143)); });
   await destroyAll(o.prefix);
   try {
@@ -145,7 +127,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       while (bg.length < n) {
         const name = `${o.prefix}-bg-${bg.length}`;
-        await create(o, bgTool, name);
+        await create(o, marks, bgTool, name);
         bg.push(name);
       }
       emit({ kind: 'progress', message: `${n} guests running (made by ${bgTool} in ${((performance.now() - t0) / 1000).toFixed(1)} s)` });
@@ -153,7 +135,7 @@ async function main(): Promise<void> {
         // Tools take turns within each repetition, so drift in the lab hits all of them alike.
         for (const tool of o.tools) {
           const name = `${o.prefix}-m-${tool}-${n}-${rep}`;
-          const t = await create(o, tool, name);
+          const t = await create(o, marks, tool, name);
           emit({ kind: 'sample', tool, metric: 'create-to-ready', running: n, rep, value: t.readyMs });
           emit({ kind: 'sample', tool, metric: 'create-call', running: n, rep, value: t.callMs });
           emit({ kind: 'sample', tool, metric: 'pause-unpause', running: n, rep, value: await pauseUnpause(tool, name) });
@@ -165,6 +147,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await destroyAll(o.prefix);
+    marks.close();
   }
 }
 

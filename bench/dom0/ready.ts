@@ -1,0 +1,109 @@
+// Runs in dom0, for the benchmarks: the moment a guest's ready mark appears, read from its console ring itself (not xenconsoled's log, which falls behind with hundreds of guests and never serves noxs guests).
+import { readConsoleRing } from '../../toolstack/console.js';
+import { DomainStore } from '../../toolstack/store.js';
+import { loadNative } from '../../toolstack/xen/native.js';
+import { XsWire } from '../../toolstack/xen/xs-wire.js';
+import { findXenstoredSocket } from '../../toolstack/xen/xenstored-probe.js';
+import type { XenNative } from '../../toolstack/xen/types.js';
+
+export const MARK = 'LIGHTVM-READY';
+/** How often a watched ring is read: the resolution of every create-to-ready time. */
+const POLL_MS = 5;
+/** How often the domain list is searched for a domain whose id the tool does not say (xl): it appears long before its mark. */
+const LOOK_MS = 20;
+/** Domain ids go up to DOMID_FIRST_RESERVED (0x7ff0). */
+const MAX_DOMAINS = 0x7ff0;
+
+export interface ReadyWatch {
+  /** performance.now() when the mark was first seen; rejects after the time-out. */
+  promise: Promise<number>;
+  /** The domain is known (the create call said so): no need to look for it by name. */
+  found(domid: number): void;
+  cancel(): void;
+}
+
+/**
+ * Watches for ready marks. A domain is found by its id when the caller knows it, or else (xl, which
+ * does not say) as a domain that was not there when the watch began and whose XenStore name is the
+ * one expected. Its console page comes from XenStore (console/ring-ref) or, for a noxs domain, from
+ * the toolstack's record in one of `stateDirs`. Every tool under test is watched the same way.
+ */
+export class ReadyMarks {
+  private readonly xen: XenNative;
+  private readonly xs: XsWire | undefined;
+  private readonly stores: DomainStore[];
+
+  constructor(stateDirs: readonly string[]) {
+    this.xen = loadNative();
+    const sock = findXenstoredSocket();
+    this.xs = sock ? new XsWire(sock) : undefined;
+    this.stores = stateDirs.map((d) => new DomainStore(d));
+  }
+
+  /** The ids of the domains there now (those a watch started now will not mistake for the new one). */
+  async domids(): Promise<Set<number>> {
+    return new Set((await this.xen.domainGetInfoList(0, MAX_DOMAINS)).map((d) => d.domid));
+  }
+
+  /**
+   * Starts watching for `name`'s mark. With `before` (the ids that existed before its create began),
+   * the domain is searched for; without it, the watch waits for found() (tools that return the id do
+   * not pay for a search running beside their create).
+   */
+  watch(name: string, before: ReadonlySet<number> | undefined, timeoutMs: number): ReadyWatch {
+    let domid: number | undefined, mfn: number | undefined, stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => { stopped = true; clearTimeout(timer); };
+    const promise = new Promise<number>((resolve, reject) => {
+      timer = setTimeout(() => { stop(); reject(new Error(`${name}: no ready mark within ${timeoutMs} ms${domid === undefined ? ' (its domain was never found)' : mfn === undefined ? ` (domain ${domid}: its console page was never found)` : ''}`)); }, timeoutMs);
+      let lastLook = 0;
+      const tick = async () => {
+        while (!stopped) {
+          try {
+            if (domid === undefined && before && performance.now() - lastLook >= LOOK_MS) {
+              lastLook = performance.now();
+              domid = await this.lookFor(name, before);
+            }
+            if (domid !== undefined && mfn === undefined) mfn = await this.consolePage(domid);
+            if (domid !== undefined && mfn !== undefined && (await readConsoleRing(this.xen, domid, mfn)).includes(MARK)) {
+              const t = performance.now();
+              stop();
+              resolve(t);
+              return;
+            }
+          } catch { /* the domain is still being built, or went away: the time-out says so */ }
+          await new Promise((r) => setTimeout(r, POLL_MS));
+        }
+      };
+      void tick();
+    });
+    // Awaited only once the create call returns: a time-out while the call still runs must not be an unhandled rejection.
+    promise.catch(() => undefined);
+    return { promise, found: (d) => { if (domid === undefined) domid = d; }, cancel: stop };
+  }
+
+  close(): void { this.xs?.close(); }
+
+  /** A domain that is new since `before` and carries `name` in XenStore. */
+  private async lookFor(name: string, before: ReadonlySet<number>): Promise<number | undefined> {
+    if (!this.xs) return undefined;
+    const fresh = (await this.xen.domainGetInfoList(0, MAX_DOMAINS)).map((d) => d.domid).filter((d) => !before.has(d));
+    if (fresh.length === 0) return undefined;
+    const names = await this.xs.xsBatch(fresh.map((d) => ({ op: 'read' as const, path: `/local/domain/${d}/name` })), false);
+    const i = names.results.findIndex((v) => v === name);
+    return i >= 0 ? fresh[i] : undefined;
+  }
+
+  /** The console page's frame: XenStore's ring-ref, else the toolstack's record (noxs domains have no XenStore entries). */
+  private async consolePage(domid: number): Promise<number | undefined> {
+    if (this.xs) {
+      const [ref] = (await this.xs.xsBatch([{ op: 'read', path: `/local/domain/${domid}/console/ring-ref` }], false)).results;
+      if (typeof ref === 'string' && /^\d+$/.test(ref)) return Number(ref);
+    }
+    for (const s of this.stores) {
+      const m = s.get(domid)?.consoleMfn;
+      if (m !== undefined && m > 0) return m;
+    }
+    return undefined;
+  }
+}
