@@ -1,64 +1,58 @@
-// Runs in dom0: create-to-ready with N guests running for xl, chaos without a daemon and chaosd with shells, side by side; then a batch through chaosd (creates per second). One JSON line per sample.
+// Runs in dom0: create-to-ready with N guests running for xl, chaos in process (over XenStore or noxs) and chaosd with shells (over XenStore or noxs), side by side; then batches through chaosd (creates per second). One JSON line per sample.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { run } from './proc.js';
+import { ReadyMarks, MARK } from './ready.js';
 
 const CONSOLE_DIR = '/var/log/xen/console';
-const MARK = 'LIGHTVM-READY';
-const TOOLS = ['xl', 'chaos', 'chaosd'] as const;
+/**
+ * xl; chaos / chaos-noxs: the toolstack in this long-running process, devices over XenStore / noxs;
+ * chaosd / chaosd-noxs: a request to chaosd, which takes a pre-made shell (over XenStore / noxs).
+ */
+const TOOLS = ['xl', 'chaos', 'chaos-noxs', 'chaosd', 'chaosd-noxs'] as const;
 type Tool = (typeof TOOLS)[number];
+type Method = 'xenstore' | 'noxs';
 const DIST = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const STATE_DIR = '/var/lib/lightvm-bench';
+const methodOf = (t: Tool): Method => (t.endsWith('-noxs') ? 'noxs' : 'xenstore');
 
-interface Opts { tools: Tool[]; counts: number[]; reps: number; kernel: string; prefix: string; batch: number; high: number; timeoutMs: number }
+interface Opts { tools: Tool[]; counts: number[]; reps: number; kernel: string; prefix: string; batch: number; high: number; background: Method; timeoutMs: number }
 
 function parseArgs(argv: string[]): Opts {
   const get = (k: string, d: string) => { const i = argv.indexOf(`--${k}`); return i >= 0 && i + 1 < argv.length ? argv[i + 1] : d; };
   const counts = get('counts', '0,100').split(',').map(Number).sort((a, b) => a - b);
   const o: Opts = {
     tools: get('tools', TOOLS.join(',')).split(',') as Tool[], counts, reps: Number(get('reps', '3')), kernel: get('kernel', ''),
-    prefix: get('prefix', 'bcd'), batch: Number(get('batch', '100')), high: Number(get('high', '8')), timeoutMs: 120_000,
+    prefix: get('prefix', 'bcd'), batch: Number(get('batch', '100')), high: Number(get('high', '8')), background: get('background', 'xenstore') as Method, timeoutMs: 120_000,
   };
   for (const t of o.tools) if (!TOOLS.includes(t)) throw new Error(`unknown tool ${t}: one of ${TOOLS.join(', ')}`);
   if (counts.some((n) => !Number.isInteger(n) || n < 0 || n > 5000)) throw new Error('--counts takes whole numbers from 0 to 5000');
   if (!Number.isInteger(o.reps) || o.reps < 1 || o.reps > 100) throw new Error('--reps takes 1 to 100');
   if (!Number.isInteger(o.batch) || o.batch < 0 || o.batch > 5000) throw new Error('--batch takes 0 to 5000');
   if (!Number.isInteger(o.high) || o.high < 1 || o.high > 1000) throw new Error('--high takes 1 to 1000');
+  if (o.background !== 'xenstore' && o.background !== 'noxs') throw new Error('--background is xenstore or noxs');
   if (!/^[a-z][a-z0-9]{0,10}$/.test(o.prefix)) throw new Error('--prefix: short, lower case letters and digits');
   if (!fs.existsSync(o.kernel)) throw new Error(`kernel ${o.kernel} does not exist`);
   return o;
 }
 
 const emit = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
+const progress = (message: string) => emit({ kind: 'progress', message });
 
-/** Resolves with the time the ready mark appears in the guest's console log. */
-function readyAt(name: string, timeoutMs: number): { promise: Promise<number>; cancel(): void } {
-  const file = path.join(CONSOLE_DIR, `guest-${name}.log`);
-  let poll: NodeJS.Timeout | undefined, timer: NodeJS.Timeout | undefined, watcher: fs.FSWatcher | undefined;
-  const stop = () => { watcher?.close(); clearInterval(poll); clearTimeout(timer); };
-  const promise = new Promise<number>((resolve, reject) => {
-    const check = () => {
-      try { if (fs.readFileSync(file, 'latin1').includes(MARK)) { const t = performance.now(); stop(); resolve(t); } } catch { /* not yet */ }
-    };
-    watcher = fs.watch(CONSOLE_DIR, (_e, f) => { if (f === path.basename(file)) check(); });
-    poll = setInterval(check, 20);
-    timer = setTimeout(() => { stop(); reject(new Error(`${name}: no ready mark within ${timeoutMs} ms`)); }, timeoutMs);
-    check();
-  });
-  // Awaited only once the create call returns: a time-out while the call is still running must not be an unhandled rejection.
-  promise.catch(() => undefined);
-  return { promise, cancel: stop };
-}
-
+/** One chaosd, with one pool of noop-sized shells, over one device method. */
 class Daemon {
   private child: ChildProcess | undefined;
-  readonly dir = `/run/lightvm-bench-chaosd-${process.pid}`;
+  readonly dir: string;
+  constructor(readonly method: Method) { this.dir = `/run/lightvm-bench-chaosd-${process.pid}-${method}`; }
   get sock() { return `${this.dir}/chaosd.sock`; }
+  get stateDir() { return `${this.dir}/state`; }
+  get running() { return this.child !== undefined && this.child.exitCode === null; }
 
   async start(high: number): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true });
-    this.child = spawn('node', [`${DIST}/daemon/chaosd.js`, '--socket', this.sock, '--state-dir', `${this.dir}/state`,
+    this.child = spawn('node', [`${DIST}/daemon/chaosd.js`, '--socket', this.sock, '--state-dir', this.stateDir, '--dev-method', this.method,
       '--pool', `name=b4,memory=4,vcpus=1,low=${Math.max(1, Math.floor(high / 2))},high=${high}`, '--log-level', 'warn', '--log-file', `${this.dir}/chaosd.log`],
     { stdio: 'ignore' });
     await this.untilFull(300_000);
@@ -77,43 +71,48 @@ class Daemon {
     });
   }
 
-  /** Waits until every pool is at its high watermark (the state a request normally finds). */
+  /** Waits until every pool is at its high watermark (the state a request normally finds, and a quiet host for the others). */
   async untilFull(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (this.child && this.child.exitCode !== null) throw new Error(`chaosd (${this.method}) exited with ${this.child.exitCode}: see ${this.dir}/chaosd.log`);
       const r = await this.request<{ level: number; high: number }[]>('GET', '/v1/pools').catch(() => undefined);
       if (r?.status === 200 && r.json.every((p) => p.level >= p.high)) return;
-      if (Date.now() > deadline) throw new Error('chaosd\'s pools did not fill');
+      if (Date.now() > deadline) throw new Error(`chaosd's (${this.method}) pools did not fill`);
       await new Promise((res) => setTimeout(res, 200));
     }
   }
 
   async stop(): Promise<void> {
-    if (!this.child || this.child.exitCode !== null) return;
+    if (!this.running) return;
     const exited = new Promise((r) => this.child!.once('exit', r));
-    this.child.kill('SIGTERM');
+    this.child!.kill('SIGTERM');
     await exited;
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
 type Ts = import('../../toolstack/domain.js').Toolstack;
-let lib: { ts: Ts; cfg: (name: string) => import('../../toolstack/config/domain-config.js').DomainConfig } | undefined;
+type Cfg = import('../../toolstack/config/domain-config.js').DomainConfig;
+let lib: { ts: Ts; cfg: (name: string, method: Method) => Cfg } | undefined;
 async function library(o: Opts) {
   if (!lib) {
     const [{ openToolstack }, { pino }, { parseJsonConfig }] = await Promise.all([import('../../toolstack/index.js'), import('pino'), import('../../toolstack/config/index.js')]);
-    const ts = openToolstack({ stateDir: '/var/lib/lightvm-bench', log: pino({ level: 'warn' }, pino.destination(2)) }).ts;
-    lib = { ts, cfg: (name) => parseJsonConfig(JSON.stringify({ name, type: 'pv', kernel: o.kernel, memory: 4, vcpus: 1 }), name) };
+    const ts = openToolstack({ stateDir: STATE_DIR, log: pino({ level: 'warn' }, pino.destination(2)) }).ts;
+    lib = { ts, cfg: (name, method) => parseJsonConfig(JSON.stringify({ name, type: 'pv', kernel: o.kernel, memory: 4, vcpus: 1, dev_method: method }), name) };
   }
   return lib;
 }
 
-async function create(o: Opts, d: Daemon, tool: Tool, name: string): Promise<{ callMs: number; readyMs: number; fromPool?: boolean; phases?: Record<string, number> }> {
-  fs.rmSync(path.join(CONSOLE_DIR, `guest-${name}.log`), { force: true });
-  const l = tool === 'chaos' ? await library(o) : undefined;
+const daemonConfig = (o: Opts, name: string) => ({ name, type: 'pv', kernel: o.kernel, memory: 4, vcpus: 1 });
+
+interface Result { callMs: number; readyMs: number; fromPool?: boolean; phases?: Record<string, number> }
+
+async function create(o: Opts, marks: ReadyMarks, daemons: Map<Method, Daemon>, tool: Tool, name: string): Promise<Result> {
+  const l = tool === 'chaos' || tool === 'chaos-noxs' ? await library(o) : undefined;
   let cfgFile = '';
   if (tool === 'xl') { cfgFile = `/tmp/${name}.cfg`; fs.writeFileSync(cfgFile, `name="${name}"\ntype="pv"\nkernel="${o.kernel}"\nmemory=4\nvcpus=1\n`); }
-  const ready = readyAt(name, o.timeoutMs);
+  const ready = marks.watch(name, tool === 'xl' ? await marks.domids() : undefined, o.timeoutMs);
   const t0 = performance.now();
   let fromPool: boolean | undefined;
   let phases: Record<string, number> | undefined;
@@ -123,16 +122,18 @@ async function create(o: Opts, d: Daemon, tool: Tool, name: string): Promise<{ c
       // Under load libxl gives up waiting for xenconsoled's console tty (its own 10 s timeout) though the
       // guest was made: destroyed and made again, timed from the first attempt (the time xl took is counted).
       if (r.code !== 0 && /console tty: timed out/.test(r.out)) {
-        emit({ kind: 'progress', message: `xl create ${name}: libxl timed out waiting for the console tty; destroyed and tried again (the time counts from the first attempt)` });
+        progress(`xl create ${name}: libxl timed out waiting for the console tty; destroyed and tried again (the time counts from the first attempt)`);
         await run('xl', ['destroy', name]);
         r = await run('xl', ['create', '-q', cfgFile]);
       }
       if (r.code !== 0) throw new Error(`xl create ${name}: ${r.out.trim()}`);
-    }
-    else if (tool === 'chaos') await l!.ts.create(l!.cfg(name));
-    else {
-      const r = await d.request('POST', '/v1/domains', { config: { name, type: 'pv', kernel: o.kernel, memory: 4, vcpus: 1 } });
-      if (r.status !== 201) throw new Error(`chaosd create ${name}: ${JSON.stringify(r.json)}`);
+    } else if (l) {
+      const rec = await l.ts.create(l.cfg(name, methodOf(tool)));
+      ready.found(rec.domid);
+    } else {
+      const r = await daemons.get(methodOf(tool))!.request('POST', '/v1/domains', { config: daemonConfig(o, name) });
+      if (r.status !== 201) throw new Error(`${tool} create ${name}: ${JSON.stringify(r.json)}`);
+      ready.found(r.json.domid);
       fromPool = r.json.fromPool !== null;
       phases = r.json.phases;
     }
@@ -141,9 +142,13 @@ async function create(o: Opts, d: Daemon, tool: Tool, name: string): Promise<{ c
   return { callMs: tCall - t0, readyMs: (await ready.promise) - t0, fromPool, phases };
 }
 
-async function destroy(d: Daemon, tool: Tool, name: string): Promise<void> {
-  if (tool === 'chaosd') { const r = await d.request('DELETE', `/v1/domains/${name}`); if (r.status !== 200) throw new Error(`chaosd destroy ${name}: ${JSON.stringify(r.json)}`); return; }
-  if (tool === 'chaos') { await (await library({} as Opts)).ts.destroy(name); return; }
+async function destroy(o: Opts, daemons: Map<Method, Daemon>, tool: Tool, name: string): Promise<void> {
+  if (tool === 'chaosd' || tool === 'chaosd-noxs') {
+    const r = await daemons.get(methodOf(tool))!.request('DELETE', `/v1/domains/${name}`);
+    if (r.status !== 200) throw new Error(`${tool} destroy ${name}: ${JSON.stringify(r.json)}`);
+    return;
+  }
+  if (tool !== 'xl') { await (await library(o)).ts.destroy(name); return; }
   const r = await run('xl', ['destroy', name]);
   if (r.code !== 0) throw new Error(`xl destroy ${name}: ${r.out.trim()}`);
 }
@@ -154,59 +159,113 @@ async function pool(n: number, k: number, fn: (i: number) => Promise<void>): Pro
   await Promise.all(Array.from({ length: Math.min(k, n) }, async () => { for (let i = next++; i < n; i = next++) await fn(i); }));
 }
 
+/** Waits (bounded) until xenconsoled has logged every background guest's mark, so that measuring starts on a settled host. */
+async function consolesSettled(names: readonly string[], limitMs: number): Promise<number> {
+  const t0 = performance.now();
+  const left = new Set(names);
+  while (left.size > 0 && performance.now() - t0 < limitMs) {
+    for (const n of left) {
+      try { if (fs.readFileSync(path.join(CONSOLE_DIR, `guest-${n}.log`), 'latin1').includes(MARK)) left.delete(n); } catch { /* not yet */ }
+    }
+    if (left.size > 0) await new Promise((r) => setTimeout(r, 500));
+  }
+  return left.size;
+}
+
+/** Destroys every domain whose name starts with the prefix (what an interrupted run left). */
+async function sweep(prefix: string): Promise<void> {
+  const r = await run('xl', ['list']);
+  const names = r.out.split('\n').slice(1).map((l) => l.split(/\s+/)[0]).filter((n) => n && n.startsWith(`${prefix}-`));
+  await pool(names.length, 4, async (i) => { await run('xl', ['destroy', names[i]]); });
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  const d = new Daemon();
+  const daemons = new Map<Method, Daemon>();
+  for (const t of o.tools) if (t.startsWith('chaosd')) daemons.set(methodOf(t), daemons.get(methodOf(t)) ?? new Daemon(methodOf(t)));
+  // The background guests come from chaosd over the background method (the quickest way there).
+  if (!daemons.has(o.background)) daemons.set(o.background, new Daemon(o.background));
+  const marks = new ReadyMarks([STATE_DIR, ...[...daemons.values()].map((d) => d.stateDir)]);
+  const bgd = daemons.get(o.background)!;
   const bg: string[] = [];
+  let failures = 0;
   const cleanup = async () => {
-    await pool(bg.length, 4, async (i) => { await d.request('DELETE', `/v1/domains/${bg[i]}`).catch(() => undefined); });
-    await d.stop().catch(() => undefined);
+    for (let i = 0; i < bg.length; i += 50) {
+      const part = bg.slice(i, i + 50);
+      await pool(part.length, 4, async (j) => { await bgd.request('DELETE', `/v1/domains/${part[j]}`).catch(() => undefined); });
+    }
+    bg.length = 0;
+    for (const d of daemons.values()) await d.stop().catch(() => undefined);
+    await sweep(o.prefix).catch(() => undefined);
   };
   process.on('SIGTERM', () => { void cleanup().then(() => process.exit(143)); });
   try {
-    await d.start(o.high);
-    emit({ kind: 'progress', message: `chaosd up, pool of ${o.high} shells full` });
+    await sweep(o.prefix);
+    for (const d of daemons.values()) await d.start(o.high);
+    progress(`chaosd up (${[...daemons.keys()].join(', ')}), pools of ${o.high} shells full`);
     for (const n of o.counts) {
-      // Background guests through chaosd, 4 at a time (the quickest way there); they stay running.
       const t0 = performance.now();
-      const want = n - bg.length;
-      const names = Array.from({ length: Math.max(0, want) }, (_, i) => `${o.prefix}-bg-${bg.length + i}`);
-      await pool(names.length, 4, async (i) => {
-        const r = await d.request('POST', '/v1/domains', { config: { name: names[i], type: 'pv', kernel: o.kernel, memory: 4, vcpus: 1 } });
-        if (r.status !== 201) throw new Error(`background guest ${names[i]}: ${JSON.stringify(r.json)}`);
-      });
-      bg.push(...names);
-      emit({ kind: 'progress', message: `${n} guests running (${((performance.now() - t0) / 1000).toFixed(0)} s)` });
+      const names = Array.from({ length: Math.max(0, n - bg.length) }, (_, i) => `${o.prefix}-bg-${bg.length + i}`);
+      for (let i = 0; i < names.length; i += 50) {
+        const part = names.slice(i, i + 50);
+        const r = await bgd.request('POST', '/v1/domains/batch', { configs: part.map((x) => daemonConfig(o, x)) });
+        const made = ((r.json?.created ?? []) as { name: string }[]).map((c) => c.name);
+        bg.push(...made);
+        if (made.length !== part.length) throw new Error(`background guests: ${made.length} of ${part.length} made: ${JSON.stringify(r.json?.failed?.[0] ?? r.json)}`);
+        progress(`${bg.length}/${n} background guests`);
+      }
+      const made = (performance.now() - t0) / 1000;
+      const behind = o.background === 'xenstore' ? await consolesSettled(bg, Math.max(60_000, n * 300)) : 0;
+      progress(`${n} guests running (made in ${made.toFixed(0)} s by chaosd over ${o.background}${behind ? `; xenconsoled still had not logged ${behind} of them` : ''})`);
       for (let rep = 0; rep < o.reps; rep++) {
+        // Tools take turns within each repetition, so drift in the lab hits all of them alike.
         for (const tool of o.tools) {
-          if (tool === 'chaosd') await d.untilFull(120_000);
-          const name = `${o.prefix}-m-${tool}-${n}-${rep}`;
-          const t = await create(o, d, tool, name);
+          for (const d of daemons.values()) await d.untilFull(120_000);
+          const name = `${o.prefix}-m-${tool.replace('chaosd', 'cd').replace('-noxs', 'x')}-${n}-${rep}`;
+          let t: Result;
+          try {
+            t = await create(o, marks, daemons, tool, name);
+          } catch (err) {
+            // One failed create loses one sample, not the run: said, counted, cleaned up.
+            failures++;
+            progress(`${tool} N=${n} rep ${rep + 1}: ${(err as Error).message}`);
+            await run('xl', ['destroy', name]).catch(() => undefined);
+            continue;
+          }
           emit({ kind: 'sample', tool, metric: 'create-to-ready', running: n, rep, value: t.readyMs, ...(t.fromPool !== undefined ? { fromPool: t.fromPool } : {}) });
           emit({ kind: 'sample', tool, metric: 'create-call', running: n, rep, value: t.callMs });
           // Where chaosd says the time went (its reply's phases: checks, queue, journal, worker round trip, build steps, XenStore, introduce, unpause).
           for (const [phase, ms] of Object.entries(t.phases ?? {})) emit({ kind: 'sample', tool, metric: 'create-phase', running: n, rep, value: ms, phase });
-          await destroy(d, tool, name);
+          await destroy(o, daemons, tool, name);
         }
       }
     }
     await cleanup();
-    bg.length = 0;
     if (o.batch > 0) {
-      // A batch from a fresh daemon with full pools, N = 0: creates per second through the API.
-      await d.start(o.high);
-      emit({ kind: 'progress', message: `batch of ${o.batch} through chaosd` });
-      const t0 = performance.now();
-      const r = await d.request('POST', '/v1/domains/batch', { config: { name: `${o.prefix}-b`, type: 'pv', kernel: o.kernel, memory: 4, vcpus: 1 }, count: o.batch });
-      const sec = (performance.now() - t0) / 1000;
-      const created = (r.json.created ?? []) as { name: string }[];
-      bg.push(...created.map((c) => c.name));
-      if (r.status !== 200 || created.length !== o.batch) throw new Error(`batch: ${created.length} of ${o.batch} created: ${JSON.stringify(r.json.failed?.[0] ?? r.json)}`);
-      emit({ kind: 'sample', tool: 'chaosd', metric: 'batch-creates-per-second', running: 0, rep: 0, value: o.batch / sec, batch: o.batch });
+      // A batch from a fresh daemon with full pools, N = 0: creates per second through the API, per device method measured.
+      for (const d of [...daemons.values()].filter((x) => o.tools.includes(x.method === 'noxs' ? 'chaosd-noxs' : 'chaosd'))) {
+        const tool = d.method === 'noxs' ? 'chaosd-noxs' : 'chaosd';
+        await d.start(o.high);
+        progress(`batch of ${o.batch} through ${tool}`);
+        const t0 = performance.now();
+        const r = await d.request('POST', '/v1/domains/batch', { config: daemonConfig(o, `${o.prefix}-b`), count: o.batch });
+        const sec = (performance.now() - t0) / 1000;
+        const created = (r.json.created ?? []) as { name: string }[];
+        await pool(created.length, 4, async (i) => { await d.request('DELETE', `/v1/domains/${created[i].name}`).catch(() => undefined); });
+        if (r.status !== 200 || created.length !== o.batch) {
+          failures++;
+          progress(`${tool} batch: ${created.length} of ${o.batch} created: ${JSON.stringify(r.json.failed?.[0] ?? r.json)}`);
+        } else {
+          emit({ kind: 'sample', tool, metric: 'batch-creates-per-second', running: 0, rep: 0, value: o.batch / sec, batch: o.batch });
+        }
+        await d.stop();
+      }
     }
   } finally {
     await cleanup();
+    marks.close();
   }
+  if (failures > 0) throw new Error(`${failures} create(s) failed (said above); the samples of the others are kept`);
 }
 
 main().catch((err: Error) => { process.stderr.write(`chaosd-create: ${err.message}\n`); process.exitCode = 1; });

@@ -1,11 +1,11 @@
-// Scenario: create to ready mark with N guests running - xl, chaos without a daemon, chaosd with shells - and chaosd's creates per second for a batch.
+// Scenario: create to ready mark with N guests running - xl, chaos in process over XenStore and over noxs, chaosd with shells over XenStore and over noxs (the full LightVM) - and chaosd's creates per second for a batch.
 import type { Sample } from '../record.js';
 import { collect, type Scenario, type ScenarioOptions } from '../scenario.js';
 
-const TOOLS = ['xl', 'chaos', 'chaosd'];
+const TOOLS = ['xl', 'chaos', 'chaos-noxs', 'chaosd', 'chaosd-noxs'];
 
 function countsOf(o: ScenarioOptions): number[] {
-  return o.counts ?? (o.full ? [0, 100, 500] : [0, 20]);
+  return o.counts ?? (o.full ? [0, 100, 500, 1000] : [0, 20]);
 }
 
 // Quick mode stays small so that `npm run bench` ends in about 15 minutes in the lab.
@@ -13,10 +13,10 @@ const batchOf = (o: ScenarioOptions) => (o.full ? 500 : 20);
 
 const scenario: Scenario = {
   name: 'chaosd',
-  description: 'xl vs chaos (no daemon) vs chaosd with pools of shells: API request to the guest\'s ready mark with N guests running; creates per second for a batch through chaosd',
-  // 4 MiB guests plus Xen's per-domain overhead, dom0, Xen, and the pool's shells.
-  memoryMiB: (o) => 1024 + 512 + Math.max(Math.max(...countsOf(o)), batchOf(o)) * 6 + 256,
-  estimateSeconds: (o) => countsOf(o).length * (o.reps ?? 3) * 10 + Math.max(...countsOf(o)) * 2 + batchOf(o) * 1.5,
+  description: 'xl vs chaos in process (over XenStore, over noxs) vs chaosd with pools of shells (over XenStore, over noxs: the full LightVM): create call or API request to the guest\'s ready mark, read from its console ring, with N guests running (made by chaosd over XenStore); creates per second for a batch through chaosd',
+  // 4 MiB guests plus Xen's per-domain overhead, dom0, Xen, and two daemons' shells.
+  memoryMiB: (o) => 1024 + 512 + Math.max(Math.max(...countsOf(o)), batchOf(o)) * 6 + 2 * 8 * 6 + 256,
+  estimateSeconds: (o) => countsOf(o).length * (o.reps ?? 3) * (o.tools ?? TOOLS).length * 3 + Math.max(...countsOf(o)) * 1 + batchOf(o) * 1.5,
   async run(target, host, o) {
     const reps = o.reps ?? 3;
     const tools = o.tools ?? TOOLS;
