@@ -4,8 +4,8 @@
  * Console: the runtime's line on how devices are found, then
  * "power-probe: power control ready" (or "power-probe: no power control
  * (<why>)"), its ready mark, and for each request "power-probe: <kind>"
- * before it powers off or reboots. A suspend request suspends (XenStore;
- * over noxs the runtime refuses it) and prints "power-probe: suspend: <rc>".
+ * before it powers off or reboots. A suspend request suspends (over XenStore
+ * or noxs) and prints "power-probe: suspend: <rc>".
  */
 #include "lightvm.h"
 

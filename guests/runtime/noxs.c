@@ -162,28 +162,72 @@ static void give_back(void *va)
 	lvm_free_pages(va, 1);
 }
 
+/* Takes a grant's frame off `va`; the address is left empty until the caller maps something there. */
 static void unmap_ctrl(void *va, grant_handle_t handle)
 {
 	struct gnttab_unmap_grant_ref op = { .host_addr = (unsigned long)va, .handle = handle };
 
 	hyp_grant_table_op(GNTTABOP_unmap_grant_ref, &op, 1);
-	give_back(va);
+}
+
+/*
+ * Maps grant `grant` of domain `be_domid` at `va` (a page of ours, whose own
+ * frame is given back on failure) and checks the control page's header.
+ */
+static int map_ctrl(void *va, uint16_t type, uint16_t id, domid_t be_domid, grant_ref_t grant, grant_handle_t *handle)
+{
+	struct gnttab_map_grant_ref map;
+	struct noxs_ctrl_hdr hdr;
+	const char *why;
+	long rc;
+
+	/* The address is emptied first (and its TLB entry flushed), then the grant's frame mapped there. */
+	if (hyp_update_va_mapping((unsigned long)va, 0, UVMF_INVLPG | UVMF_LOCAL)) {
+		lvm_printf(RT_TAG "noxs %s/%u: cannot empty an address for its control page\n", type_name(type), id);
+		return -LVM_EIO;	/* still mapped to its own frame: the update failed */
+	}
+	memset(&map, 0, sizeof(map));
+	map.host_addr = (unsigned long)va;
+	map.flags = GNTMAP_host_map;
+	map.ref = grant;
+	map.dom = be_domid;
+	rc = hyp_grant_table_op(GNTTABOP_map_grant_ref, &map, 1);
+	if (rc || map.status != GNTST_okay) {
+		lvm_printf(RT_TAG "noxs %s/%u: cannot map grant %u of domain %u (hypercall %ld, status %d)\n",
+			   type_name(type), id, (unsigned int)grant, be_domid, rc, map.status);
+		if (rt_map_frame(va, ~0UL, 1))
+			lvm_panic("noxs: cannot give a control page's address its own frame back");
+		return -LVM_EIO;
+	}
+	/* One copy of the header, checked, then used. */
+	memcpy(&hdr, (const void *)va, sizeof(hdr));
+	why = noxs_ctrl_invalid(&hdr, type);
+	if (why) {
+		lvm_printf(RT_TAG "noxs %s/%u: control page refused: %s (magic %#x version %u type %u)\n", type_name(type),
+			   id, why, (unsigned int)hdr.magic, hdr.version, hdr.type);
+		unmap_ctrl(va, map.handle);
+		if (rt_map_frame(va, ~0UL, 1))
+			lvm_panic("noxs: cannot give a control page's address its own frame back");
+		return -LVM_EPROTO;
+	}
+	*handle = map.handle;
+	return 0;
 }
 
 int rt_noxs_open(uint16_t type, uint16_t id, struct rt_noxs_dev **out)
 {
-	struct gnttab_map_grant_ref map;
 	struct evtchn_bind_interdomain bind;
-	struct noxs_ctrl_hdr hdr;
 	const struct noxs_dev *d = NULL;
 	struct rt_noxs_dev *o;
-	const char *why;
+	grant_handle_t handle;
 	void *va;
 	unsigned int i;
 	long rc;
 
 	for (i = 0; i < nopened; i++)
 		if (opened[i].type == type && opened[i].id == id) {
+			if (!opened[i].mapped)
+				return -LVM_ENODEV;	/* lost in a cancelled suspend (said then) */
 			*out = &opened[i];
 			return 0;
 		}
@@ -197,32 +241,10 @@ int rt_noxs_open(uint16_t type, uint16_t id, struct rt_noxs_dev **out)
 	va = lvm_alloc_pages(1);
 	if (!va)
 		return -LVM_ENOMEM;
-	/* The address is emptied first (and its TLB entry flushed), then the grant's frame mapped there. */
-	if (hyp_update_va_mapping((unsigned long)va, 0, UVMF_INVLPG | UVMF_LOCAL)) {
-		lvm_printf(RT_TAG "noxs %s/%u: cannot empty an address for its control page\n", type_name(type), id);
-		lvm_free_pages(va, 1);	/* still mapped: the update failed */
-		return -LVM_EIO;
-	}
-	memset(&map, 0, sizeof(map));
-	map.host_addr = (unsigned long)va;
-	map.flags = GNTMAP_host_map;
-	map.ref = d->grant;
-	map.dom = d->be_domid;
-	rc = hyp_grant_table_op(GNTTABOP_map_grant_ref, &map, 1);
-	if (rc || map.status != GNTST_okay) {
-		lvm_printf(RT_TAG "noxs %s/%u: cannot map grant %u of domain %u (hypercall %ld, status %d)\n",
-			   type_name(type), id, (unsigned int)d->grant, d->be_domid, rc, map.status);
-		give_back(va);
-		return -LVM_EIO;
-	}
-	/* One copy of the header, checked, then used. */
-	memcpy(&hdr, (const void *)va, sizeof(hdr));
-	why = noxs_ctrl_invalid(&hdr, type);
-	if (why) {
-		lvm_printf(RT_TAG "noxs %s/%u: control page refused: %s (magic %#x version %u type %u)\n", type_name(type),
-			   id, why, (unsigned int)hdr.magic, hdr.version, hdr.type);
-		unmap_ctrl(va, map.handle);
-		return -LVM_EPROTO;
+	rc = map_ctrl(va, type, id, d->be_domid, d->grant, &handle);
+	if (rc) {
+		lvm_free_pages(va, 1);
+		return (int)rc;
 	}
 	memset(&bind, 0, sizeof(bind));
 	bind.remote_dom = d->be_domid;
@@ -235,16 +257,19 @@ int rt_noxs_open(uint16_t type, uint16_t id, struct rt_noxs_dev **out)
 	if (rc) {
 		lvm_printf(RT_TAG "noxs %s/%u: cannot bind port %u of domain %u (Xen error %ld)\n", type_name(type), id,
 			   (unsigned int)d->evtchn, d->be_domid, -rc);
-		unmap_ctrl(va, map.handle);
+		unmap_ctrl(va, handle);
+		give_back(va);
 		return -LVM_EIO;
 	}
 	o = &opened[nopened++];
 	o->type = type;
 	o->id = id;
 	o->be_domid = d->be_domid;
+	o->grant = d->grant;
 	o->ctrl = va;
-	o->handle = map.handle;
+	o->handle = handle;
 	o->port = bind.local_port;
+	o->mapped = 1;
 	*out = o;
 	return 0;
 }
@@ -269,8 +294,8 @@ int rt_noxs_power_init(void)
 	if (rc)
 		return rc;
 	c = power->ctrl;
-	/* Suspend is not offered over noxs yet: its devices would have to be remade after a resume. */
-	c->fe_features = 0;
+	/* rt_noxs_suspend() and rt_noxs_resume() drop and remake the devices around a save. */
+	c->fe_features = NOXS_POWER_F_SUSPEND;
 	c->fe_ack_seq = 0;
 	wmb();
 	c->hdr.fe_state = NOXS_STATE_CONNECTED;
@@ -296,14 +321,106 @@ enum lvm_power_request rt_noxs_power_poll(void)
 	if (r == LVM_POWER_NONE)
 		return LVM_POWER_NONE;
 	power_acked = seq;
-	/* Suspend is not advertised (fe_features): refuse it by not acknowledging, as for an unknown kind. */
-	if (r < 0 || r == LVM_POWER_SUSPEND) {
-		lvm_printf(RT_TAG "noxs power/%u: ignoring request %u (%s)\n", power->id, (unsigned int)seq,
-			   r < 0 ? "unknown kind" : "suspend is not supported over noxs");
+	/* An unknown kind is refused by not acknowledging it: the toolstack times out. */
+	if (r < 0) {
+		lvm_printf(RT_TAG "noxs power/%u: ignoring request %u (unknown kind %u)\n", power->id, (unsigned int)seq,
+			   (unsigned int)req);
 		return LVM_POWER_NONE;
 	}
 	c->fe_ack_seq = seq;
 	wmb();
 	rt_evtchn_notify(power->port);
 	return (enum lvm_power_request)r;
+}
+
+/* ---- suspend and resume ---- */
+
+/*
+ * Before SCHEDOP_shutdown(suspend): a control page is dom0's frame mapped by
+ * grant, which a save cannot carry (the domain's page tables must hold only
+ * its own frames), so each is unmapped and its address given its own frame
+ * back; the addresses stay allocated for a cancelled suspend. The power
+ * device says it no longer listens (fe_state CLOSING: noxsd refuses further
+ * requests with ENOTCONN instead of leaving them unanswered).
+ */
+void rt_noxs_suspend(void)
+{
+	unsigned int i;
+
+	if (mode != MODE_NOXS)
+		return;
+	if (power && power->mapped) {
+		volatile struct noxs_power_ctrl *c = power->ctrl;
+
+		c->hdr.fe_state = NOXS_STATE_CLOSING;
+		wmb();
+		rt_evtchn_notify(power->port);
+	}
+	for (i = 0; i < nopened; i++) {
+		struct rt_noxs_dev *o = &opened[i];
+
+		if (!o->mapped)
+			continue;
+		unmap_ctrl((void *)o->ctrl, o->handle);
+		if (rt_map_frame((void *)o->ctrl, ~0UL, 1))
+			lvm_panic("noxs: cannot give a control page's address its own frame back before a suspend");
+		o->mapped = 0;
+	}
+}
+
+/*
+ * After SCHEDOP_shutdown(suspend) returned. Cancelled (a checkpoint, the same
+ * domain): the same grants map again, the channels are still bound, the
+ * power device listens again. In a new domain (a restore or a migration)
+ * everything the old page named is gone: the new page is read through
+ * devctl as at boot, and the power device is opened anew; netfront reopens
+ * its vifs itself (rt_net_resume_all). 0, or -error after saying why (the
+ * guest runs on without the devices it lost).
+ */
+int rt_noxs_resume(int cancelled)
+{
+	unsigned int i;
+	int rc = 0, had_power = power != NULL;
+
+	if (mode != MODE_NOXS)
+		return 0;
+	if (cancelled) {
+		for (i = 0; i < nopened; i++) {
+			struct rt_noxs_dev *o = &opened[i];
+
+			if (map_ctrl((void *)o->ctrl, o->type, o->id, o->be_domid, o->grant, &o->handle) == 0) {
+				o->mapped = 1;
+				continue;
+			}
+			lvm_printf(RT_TAG "noxs %s/%u: lost in the cancelled suspend\n", type_name(o->type), o->id);
+			rc = -LVM_EIO;
+		}
+		if (power && power->mapped) {
+			volatile struct noxs_power_ctrl *c = power->ctrl;
+
+			c->hdr.fe_state = NOXS_STATE_CONNECTED;
+			wmb();
+			rt_evtchn_notify(power->port);
+		} else if (power) {
+			power = NULL;
+		}
+		return rc;
+	}
+	/* The old ports died with the old domain (rt_events_resume); the addresses hold our own frames. */
+	for (i = 0; i < nopened; i++)
+		lvm_free_pages((void *)opened[i].ctrl, 1);
+	nopened = 0;
+	nkept = 0;
+	power = NULL;
+	power_acked = 0;
+	mode = MODE_UNDECIDED;
+	if (!rt_devices_noxs()) {
+		/* Restored where the devices are in XenStore: this runtime does not switch methods (docs/noxs.md). */
+		lvm_puts(RT_TAG "noxs: the new domain's device page has no power or vif device: no devices after resume\n");
+		mode = MODE_NOXS;	/* keep netfront and power on noxs: they fail with a message instead of using XenStore */
+		return -LVM_ENODEV;
+	}
+	if (had_power)
+		rc = rt_noxs_power_init();
+	return rc;
 }

@@ -11,9 +11,11 @@
 struct rt_noxs_dev {
 	uint16_t type, id;
 	domid_t be_domid;
+	grant_ref_t grant;	/* the back-end's grant of the control page (mapped again after a cancelled suspend) */
 	volatile void *ctrl;	/* the control page, mapped writable: untrusted, copy fields once */
 	grant_handle_t handle;
 	evtchn_port_t port;	/* our end of the device's channel */
+	int mapped;		/* 0 between rt_noxs_suspend() and a resume that mapped it again */
 };
 
 /*
@@ -32,5 +34,9 @@ int rt_noxs_open(uint16_t type, uint16_t id, struct rt_noxs_dev **out);
 /* The power device (power/0): connect, and the next acknowledged request. */
 int rt_noxs_power_init(void);
 enum lvm_power_request rt_noxs_power_poll(void);
+
+/* Around SCHEDOP_shutdown(suspend): control pages unmapped before; after, mapped again (cancelled) or the new page read and power reopened (new domain). */
+void rt_noxs_suspend(void);
+int rt_noxs_resume(int cancelled);
 
 #endif

@@ -122,14 +122,11 @@ int lvm_suspend(void)
 
 	if (!power_ready)
 		return -LVM_EINVAL;
-	if (power_noxs) {
-		/* The noxs devices (mapped control pages, bound channels) do not survive a save yet. */
-		lvm_puts(RT_TAG "suspend is not supported over noxs\n");
-		return -LVM_EINVAL;
-	}
-	lvm_puts(RT_TAG "suspending\n");
+	lvm_printf(RT_TAG "suspending (%s)\n", power_noxs ? "noxs" : "xenstore");
 	lvm_console_flush();
 	rt_irq_disable();
+	/* noxs control pages are dom0's frames mapped by grant: off our page tables before the save. */
+	rt_noxs_suspend();
 	rt_gnttab_suspend();
 	/* The restore code finds these pages by pfn; it writes the new frames back. */
 	si->store_mfn = to_pfn(si->store_mfn);
@@ -153,6 +150,8 @@ int lvm_suspend(void)
 	if (rt_gnttab_resume(cancelled))
 		lvm_panic("cannot map the grant table after resume");
 	rt_xs_resume(cancelled);
+	/* Before netfront: its noxs vifs reopen from the page this reads again in a new domain. */
+	rt_noxs_resume(cancelled);
 	rt_net_resume_all(cancelled);
 	lvm_printf(RT_TAG "resumed (%s)\n", cancelled ? "suspend cancelled, same domain" : "new domain");
 	return cancelled;
