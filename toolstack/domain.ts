@@ -351,20 +351,12 @@ export class Toolstack {
     };
     this.d.store.put(record);
     lap('record');
-    // A noxs domain never meets xenstored: its devices are on its device page, its name in the store.
-    if (cfg.devMethod !== 'noxs') await this.introduce(domid, rings.storeMfn, shell.storePort);
+    // A xenstore domain was introduced to xenstored by connect, in the round trip of its nodes; a noxs
+    // domain never meets xenstored: its devices are on its device page, its name in the store.
     lap('introduce');
     if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
     lap('unpause');
     return record;
-  }
-
-  private async introduce(domid: number, storeMfn: number, storePort: number): Promise<void> {
-    try {
-      await this.d.xen.xsIntroduceDomain(domid, storeMfn, storePort);
-    } catch (err) {
-      throw new ChaosError('XENSTORE', `xenstored did not take domain ${domid} (is xenstored running?)`, { cause: this.d.wrap(err, domid), domid });
-    }
   }
 
   /** checkCreate + prepare + finish: a domain built from scratch. */
@@ -372,6 +364,7 @@ export class Toolstack {
     // The checks (a scan of every domain's name, the host's free memory) run while the shell is made,
     // which takes neither name nor memory; a failed check destroys the shell before anyone sees it.
     // `taken`: the names in use, from a long-running caller's index (daemon/names.ts) instead of a scan.
+    const ops0 = this.d.backend.xsOpCounts?.();
     const check = (async () => this.checkCreate(cfg, opts.taken === undefined ? undefined : await opts.taken))();
     const [checked, made] = await Promise.allSettled([check, this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid, devMethod: cfg.devMethod })]);
     if (checked.status === 'rejected') {
@@ -379,7 +372,9 @@ export class Toolstack {
       throw checked.reason;
     }
     if (made.status === 'rejected') throw made.reason;
-    return this.finish(made.value, cfg, { paused: opts.paused, nameChecked: true });
+    const record = await this.finish(made.value, cfg, { paused: opts.paused, nameChecked: true });
+    if (ops0) this.d.log.debug({ domid: record.domid, xsOps: opsSince(ops0, this.d.backend.xsOpCounts?.() ?? {}) }, 'XenStore requests of this create (and of any call that overlapped it)');
+    return record;
   }
 
   /** Undoes a half-made domain; the original error is what the caller reports. */
@@ -616,6 +611,17 @@ function summarize(i: DomainInfo, name: string): DomainSummary {
     state: flag(i.running, 'r') + flag(i.blocked, 'b') + flag(i.paused, 'p') + flag(i.shutdown && !i.crashed, 's') + flag(i.crashed, 'c') + flag(i.dying, 'd'),
     cpuTimeSec: i.cpuTimeNs / 1e9, ...(reason ? { shutdownReason: reason } : {}),
   };
+}
+
+/** The requests of each kind sent between two readings of XenStore's op counter, and their total. */
+export function opsSince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  let total = 0;
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d) { out[k] = d; total += d; }
+  }
+  return { ...out, total };
 }
 
 /** Promise.all that waits for every promise to settle before it rejects with the first failure (in order). */

@@ -56,6 +56,8 @@ export class DeviceRouter implements DeviceBackend {
   rename(domid: number, name: string): Promise<void> { return this.forDomain(domid).rename(domid, name); }
   canSuspend(domid: number): Promise<boolean | undefined> { return this.forDomain(domid).canSuspend(domid); }
   console(domid: number) { return this.forDomain(domid).console(domid); }
+  /** XenStore's op counter, once the xenstore back-end is in use (none before: nothing was sent). */
+  xsOpCounts(): Record<string, number> { return this.made.get('xenstore')?.xsOpCounts?.() ?? {}; }
 
   /** `method`: the caller knows it (a rollback, before the record exists); else the record's. */
   forget(domid: number, method?: DevMethod): Promise<void> { return this.of(method ?? this.methodOf(domid)).forget(domid); }

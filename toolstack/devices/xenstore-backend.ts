@@ -1,5 +1,6 @@
-// Device control over XenStore: the standard nodes stock guests, xenconsoled and xl expect, written in few transactions.
+// Device control over XenStore: the nodes stock guests, xenconsoled and xl read, written in the fewest operations and round trips.
 import type { XsPerm } from '../xen/types.js';
+import { ChaosError } from '../errors.js';
 import { XenStore } from '../xen/xenstore.js';
 import type { BootChannels, DeviceBackend, DomainSetup, GuestRings, PowerRequest, ShellLayout, ShellSetup } from './backend.js';
 import { planVbds, planVifs, type DeviceConfig } from './device-plan.js';
@@ -26,42 +27,50 @@ export class XenStoreBackend implements DeviceBackend {
 
   async prepare(d: ShellSetup, l: ShellLayout): Promise<void> {
     const h = home(d.domid), vm = `/vm/${d.uuid}`;
-    await this.xs.transaction((b) => {
-      // A fresh domain id and uuid: forget() removed whatever an earlier domain with this id left.
+    // What a shell needs (docs/chaos.md lists every node and its reader), outside a transaction and in
+    // one round trip: nothing reads a shell's nodes before connect names it and introduces it, and a
+    // failed create removes them all (forget). A fresh domain id and uuid: forget() removed whatever an
+    // earlier domain with this id left. Order matters: a node takes its parent's permissions when it
+    // is made, so the home's permissions (the guest reads, dom0 writes) cover every node written after,
+    // without a mkdir or permission of its own.
+    await this.xs.pipeline((b) => {
       b.mkdir(h).perms(h, readOnly(d.domid));
-      b.mkdir(vm).perms(vm, readOnly(d.domid));
-      // No name yet: a shell gets one when it is finished (connect), so pools can make shells ahead of requests.
-      b.write(`${vm}/uuid`, d.uuid).write(`${vm}/start_time`, (Date.now() / 1000).toFixed(2));
-      b.write(`${h}/vm`, vm).write(`${h}/domid`, d.domid);
-      for (const dir of ['cpu', 'memory', 'device', 'control']) b.mkdir(`${h}/${dir}`).perms(`${h}/${dir}`, readOnly(d.domid));
-      // Nodes the guest writes: its answers to shutdown requests, its features, its own data.
-      for (const dir of ['control/shutdown', 'control/feature-poweroff', 'control/feature-reboot', 'control/feature-suspend',
-        'control/sysrq', 'device/suspend/event-channel', 'data', 'drivers', 'feature', 'attr', 'error']) {
-        b.mkdir(`${h}/${dir}`).perms(`${h}/${dir}`, guestOwned(d.domid));
-      }
-      b.write(`${h}/control/platform-feature-multiprocessor-suspend`, 1);
-      b.write(`${h}/control/platform-feature-xs_reset_watches`, 1);
+      b.write(`${h}/domid`, d.domid).write(`${h}/vm`, vm);
+      // /vm/<uuid>: xl uptime reads its start time, xl destroy removes it; nothing in a guest reads it.
+      b.write(`${vm}/start_time`, (Date.now() / 1000).toFixed(2));
+      // control: dom0's platform flag first (it stays read-only to the guest), then the directory is the
+      // guest's, so that what is made in it later is too: the guest's feature flags, and control/shutdown
+      // and control/sysrq, which the toolstack (or xl) writes and the guest clears to acknowledge.
+      b.write(`${h}/control/platform-feature-multiprocessor-suspend`, 1).perms(`${h}/control`, guestOwned(d.domid));
+      // Where a guest writes of its own accord: its data, and the errors Linux's xenbus reports.
+      for (const dir of ['data', 'error']) b.mkdir(`${h}/${dir}`).perms(`${h}/${dir}`, guestOwned(d.domid));
       // What depends only on the size class and the event channels, written now so that a create's
       // connect has only the name and the rings left. A shell is no one's domain yet: xenconsoled
       // skips it until its console has a ring-ref (connect writes it), and xenstored until it is introduced.
       b.write(`${h}/memory/static-max`, l.maxMemoryKiB).write(`${h}/memory/target`, l.memoryKiB);
       for (let i = 0; i < l.maxVcpus; i++) b.write(`${h}/cpu/${i}/availability`, 'online');
       b.write(`${h}/store/port`, l.storePort);
-      b.mkdir(`${h}/console`).perms(`${h}/console`, readOnly(d.domid));
-      b.write(`${h}/console/port`, l.consolePort).write(`${h}/console/limit`, CONSOLE_LIMIT)
-        .write(`${h}/console/type`, 'xenconsoled').write(`${h}/console/output`, 'pty');
+      b.write(`${h}/console/port`, l.consolePort).write(`${h}/console/limit`, CONSOLE_LIMIT);
     });
   }
 
-  async connect(d: DomainSetup, _ch: BootChannels, built: GuestRings): Promise<void> {
+  async connect(d: DomainSetup, ch: BootChannels, built: GuestRings): Promise<void> {
     const h = home(d.domid), vm = `/vm/${d.uuid}`;
     // prepare wrote the memory, vCPU, port and console nodes of the size class (the memory target is
-    // the class's: a config finishes only a shell of its own size).
-    await this.xs.transaction((b) => {
-      b.write(`${h}/name`, d.name).write(`${vm}/name`, d.name);
-      for (let i = d.vcpus; i < d.maxVcpus; i++) b.write(`${h}/cpu/${i}/availability`, 'offline');
-      b.write(`${h}/store/ring-ref`, built.storeMfn).write(`${h}/console/ring-ref`, built.consoleMfn);
-    });
+    // the class's: a config finishes only a shell of its own size). The rings, then the introduction,
+    // in one round trip: xenstored applies a connection's requests in order, so the domain is
+    // introduced (and xenconsoled told, by @introduceDomain) once its nodes are there.
+    try {
+      await this.xs.pipeline((b) => {
+        b.write(`${h}/name`, d.name).write(`${vm}/name`, d.name);
+        for (let i = d.vcpus; i < d.maxVcpus; i++) b.write(`${h}/cpu/${i}/availability`, 'offline');
+        b.write(`${h}/store/ring-ref`, built.storeMfn).write(`${h}/console/ring-ref`, built.consoleMfn);
+        b.introduce(d.domid, built.storeMfn, ch.storePort);
+      });
+    } catch (err) {
+      if ((err as { call?: string }).call !== 'xs_introduce_domain') throw err;
+      throw new ChaosError('XENSTORE', `xenstored did not take domain ${d.domid} (is xenstored running?)`, { cause: err, domid: d.domid });
+    }
   }
 
   async requestPower(domid: number, req: PowerRequest): Promise<void> {
@@ -108,25 +117,33 @@ export class XenStoreBackend implements DeviceBackend {
   }
 
   async forget(domid: number): Promise<void> {
-    // XenStore refuses to remove a node whose parent is missing: remove only what is there.
-    const [vm, homeDir, libxlDir, vifDir, vbdDir] = await this.xs.batch((b) => b.read(`${home(domid)}/vm`).directory(home(domid))
+    // XenStore refuses to remove a node whose parent is missing: what may be missing with its parent
+    // is read first (one round trip). The home's parent, /local/domain, is always there: it is removed
+    // without a look (removing a missing node whose parent is there succeeds).
+    const [vm, libxlDir, vifDir, vbdDir] = await this.xs.batch((b) => b.read(`${home(domid)}/vm`)
       .directory(`/libxl/${domid}`).directory(backendDir(domid, 'vif')).directory(backendDir(domid, 'vbd')));
     // The loop devices made for image files, recorded in their back ends (only disks have a second read).
     const vbds = Array.isArray(vbdDir) ? (vbdDir as string[]).filter((x) => /^\d+$/.test(x)) : [];
     const nodes = vbds.length ? await this.xs.batch((b) => { for (const v of vbds) b.read(`${backendDir(domid, 'vbd')}/${v}/node`); }) : [];
     const paths = [
       ...(typeof vm === 'string' && /^\/vm\/[0-9a-f-]{36}$/.test(vm) ? [vm] : []),
-      ...(Array.isArray(homeDir) ? [home(domid)] : []),
+      home(domid),
       ...(Array.isArray(libxlDir) ? [`/libxl/${domid}`] : []),
       // Removing the back ends is what makes netback and blkback in dom0 tear the devices down.
       ...(Array.isArray(vifDir) ? [backendDir(domid, 'vif')] : []),
       ...(Array.isArray(vbdDir) ? [backendDir(domid, 'vbd')] : []),
     ];
-    if (paths.length) await this.xs.transaction((b) => { for (const p of paths) b.rm(p); });
+    // Each removal stands on its own (a domain that is gone has no reader of a half-removed tree): one round trip, no transaction.
+    await this.xs.pipeline((b) => { for (const p of paths) b.rm(p); });
     // blkback may still hold a loop device: the kernel then detaches it when blkback lets go.
     const loops = nodes.filter((n): n is string => typeof n === 'string' && LOOP_RE.test(n));
     const failed = (await Promise.allSettled(loops.map((l) => this.block.release(l)))).find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** The requests this back-end's XenStore client has sent, by kind (for tests and a create's debug log). */
+  xsOpCounts(): Record<string, number> {
+    return this.xs.opCounts();
   }
 
   async names(domids?: number[]): Promise<Map<number, string>> {

@@ -1,17 +1,23 @@
 // XenStore for the toolstack: batches of operations run in one transaction, retried on conflict, each bounded in time.
 import { ChaosError } from '../errors.js';
 import type { XenNative, XsBatchResult, XsOp, XsPerm, XsResult } from './types.js';
+import type { XsWireOp } from './xs-wire.js';
 
 /** Collects operations; nothing touches XenStore until the batch runs. */
 export class XsBatch {
-  readonly ops: XsOp[] = [];
+  readonly ops: XsWireOp[] = [];
   write(path: string, value: string | number): this { this.ops.push({ op: 'write', path, value: String(value) }); return this; }
   mkdir(path: string): this { this.ops.push({ op: 'mkdir', path }); return this; }
   rm(path: string): this { this.ops.push({ op: 'rm', path }); return this; }
   read(path: string): this { this.ops.push({ op: 'read', path }); return this; }
   directory(path: string): this { this.ops.push({ op: 'directory', path }); return this; }
   perms(path: string, perms: XsPerm[]): this { this.ops.push({ op: 'setPermissions', path, perms }); return this; }
+  /** Tells xenstored the domain's store ring (outside a transaction: XenStore.pipeline or batch). */
+  introduce(domid: number, mfn: number, port: number): this { this.ops.push({ op: 'introduce', path: '@introduceDomain', domid, mfn, port }); return this; }
 }
+
+/** Requests sent to xenstored, by kind: each operation's name, transaction_start and transaction_end (a retried transaction counts again). */
+export type XsOpCounts = Record<string, number>;
 
 /** Conflicting transactions are normal under load; give up only after many tries. */
 const MAX_TRIES = 16;
@@ -53,7 +59,7 @@ export interface XenStoreOptions {
    * What runs batches instead of the addon's libxenstore: xs-wire.ts's pipelined client of
    * xenstored's socket (openToolstack picks it when the socket is there). Same results and errors.
    */
-  transport?: Pick<XenNative, 'xsBatch'>;
+  transport?: { xsBatch(ops: XsWireOp[], transaction: boolean, pipelined?: boolean): Promise<XsBatchResult> };
 }
 
 /** A probe's 'up' is trusted this long before xenstored is probed again. */
@@ -65,8 +71,23 @@ export class XenStore {
   private probedAt = 0;
   private downAt = -Infinity;
   private probing?: Promise<void>;
+  private readonly counts: XsOpCounts = {};
 
   constructor(private readonly xen: XenNative, private readonly o: XenStoreOptions = {}) {}
+
+  /** The requests this client has sent so far, by kind (a copy): for tests and for a create's debug log. */
+  opCounts(): XsOpCounts {
+    return { ...this.counts };
+  }
+
+  private count(ops: readonly XsWireOp[], transaction: boolean): void {
+    const c = this.counts;
+    for (const o of ops) c[o.op] = (c[o.op] ?? 0) + 1;
+    if (transaction) {
+      c.transaction_start = (c.transaction_start ?? 0) + 1;
+      c.transaction_end = (c.transaction_end ?? 0) + 1;
+    }
+  }
 
   /**
    * Whether xenstored answers within `timeoutMs` (true when there is no probe, or it cannot tell).
@@ -98,10 +119,12 @@ export class XenStore {
     return this.probing;
   }
 
-  private async run(ops: XsOp[], transaction: boolean): Promise<XsBatchResult> {
+  private async run(ops: XsWireOp[], transaction: boolean, pipelined = false): Promise<XsBatchResult> {
     await this.gate();
+    if (transaction && ops.some((o) => o.op === 'introduce')) throw new ChaosError('INTERNAL', 'a domain is introduced to xenstored outside a transaction');
+    this.count(ops, transaction);
     try {
-      const r = await bounded((this.o.transport ?? this.xen).xsBatch(ops, transaction), this.o.timeoutMs ?? 0, `a ${transaction ? 'transaction' : 'request'} of ${ops.length} operation${ops.length === 1 ? '' : 's'}`);
+      const r = await bounded(this.send(ops, transaction, pipelined), this.o.timeoutMs ?? 0, `a ${transaction ? 'transaction' : 'request'} of ${ops.length} operation${ops.length === 1 ? '' : 's'}`);
       // An answer is as good as a probe: a busy process (chaosd) does not probe again while calls succeed
       // (a probe is a new connection to xenstored, hundreds of ms in the lab, on a create's path).
       if (this.o.probe) this.probedAt = Date.now();
@@ -111,6 +134,28 @@ export class XenStore {
       this.probedAt = 0;
       throw err;
     }
+  }
+
+  /** The wire client takes every op in one batch; the addon takes an introduction as a call of its own, in its place in the order. */
+  private async send(ops: XsWireOp[], transaction: boolean, pipelined: boolean): Promise<XsBatchResult> {
+    if (this.o.transport) return this.o.transport.xsBatch(ops, transaction, pipelined);
+    const results: XsResult[] = [];
+    for (let i = 0; i < ops.length;) {
+      const op = ops[i];
+      if (op.op === 'introduce') {
+        await this.xen.xsIntroduceDomain(op.domid, op.mfn, op.port);
+        results.push(undefined);
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < ops.length && ops[j].op !== 'introduce') j++;
+      const r = await this.xen.xsBatch(ops.slice(i, j) as XsOp[], transaction);
+      if (!r.committed) return r;
+      results.push(...r.results);
+      i = j;
+    }
+    return { committed: true, results };
   }
 
   /** Runs `build`'s operations atomically; re-runs the whole batch when another writer got in first. */
@@ -129,6 +174,17 @@ export class XenStore {
     const b = new XsBatch();
     build(b);
     return (await this.run(b.ops, false)).results;
+  }
+
+  /**
+   * Runs operations outside any transaction, all sent at once (one round trip over the wire client),
+   * applied by xenstored in order. On failure it throws the first failure, but operations after it may
+   * have been applied: for callers that remove everything the batch wrote when it fails (a create).
+   */
+  async pipeline(build: (b: XsBatch) => void): Promise<XsResult[]> {
+    const b = new XsBatch();
+    build(b);
+    return (await this.run(b.ops, false, true)).results;
   }
 
   async read(path: string): Promise<string | undefined> {

@@ -4,6 +4,11 @@ import os from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import type { XsBatchResult, XsOp, XsPerm, XsResult } from './types.js';
 
+/** Tells xenstored a new domain's store ring (xs_introduce_domain); only outside a transaction. */
+export interface XsIntroduceOp { op: 'introduce'; path: '@introduceDomain'; domid: number; mfn: number; port: number }
+/** What a wire batch carries: the addon's operations, and the introduction of a domain. */
+export type XsWireOp = XsOp | XsIntroduceOp;
+
 /*
  * Why: libxenstore waits for each reply before it sends the next request, and in a dom0 under an
  * emulated CPU one round trip costs milliseconds, so a create's transaction of some sixty nodes
@@ -19,6 +24,7 @@ export const XS_DIRECTORY = 1;
 export const XS_READ = 2;
 export const XS_GET_PERMS = 3;
 export const XS_TRANSACTION_START = 6;
+export const XS_INTRODUCE = 8;
 export const XS_TRANSACTION_END = 7;
 export const XS_WRITE = 11;
 export const XS_MKDIR = 12;
@@ -51,8 +57,8 @@ function errnoOf(code: string): number {
 }
 
 /** The libxenstore call an op stands for, for error messages (the same names the addon reports). */
-const CALL: Record<XsOp['op'], string> = {
-  read: 'xs_read', write: 'xs_write', mkdir: 'xs_mkdir', rm: 'xs_rm', directory: 'xs_directory',
+const CALL: Record<XsWireOp['op'], string> = {
+  introduce: 'xs_introduce_domain', read: 'xs_read', write: 'xs_write', mkdir: 'xs_mkdir', rm: 'xs_rm', directory: 'xs_directory',
   setPermissions: 'xs_set_permissions', getPermissions: 'xs_get_permissions',
 };
 
@@ -71,7 +77,13 @@ export function decodePerms(s: string): XsPerm[] {
 }
 
 /** The request an op becomes: its type and payload. Throws (EINVAL) for a path or value the protocol cannot carry. */
-export function encodeOp(op: XsOp): { type: number; payload: Buffer } {
+export function encodeOp(op: XsWireOp): { type: number; payload: Buffer } {
+  if (op.op === 'introduce') {
+    for (const [k, max] of [['domid', 0x7fef], ['mfn', Number.MAX_SAFE_INTEGER], ['port', 0xffffffff]] as const) {
+      if (!Number.isInteger(op[k]) || op[k] < 0 || op[k] > max) throw new XsWireError('xs_introduce_domain', errnoOf('EINVAL'), 'EINVAL', `${k} ${String(op[k])}: a whole number from 0 to ${max}`);
+    }
+    return { type: XS_INTRODUCE, payload: Buffer.from(`${op.domid}\0${op.mfn}\0${op.port}\0`) };
+  }
   if (typeof op.path !== 'string' || op.path.length === 0 || Buffer.byteLength(op.path) > ABS_PATH_MAX || op.path.includes('\0')) {
     throw new XsWireError(CALL[op.op] ?? 'xs_batch', errnoOf('EINVAL'), 'EINVAL', `path ${JSON.stringify(op.path)}: 1 to ${ABS_PATH_MAX} bytes without NUL`);
   }
@@ -134,13 +146,19 @@ export class XsWire {
   /** `socketPath`: xenstored's socket, as xenstored-probe.ts's findXenstoredSocket() finds it. */
   constructor(private readonly socketPath: string) {}
 
-  /** Runs a batch as the addon's xsBatch does: same results, same conflict and failure semantics. */
-  async xsBatch(ops: XsOp[], transaction: boolean): Promise<XsBatchResult> {
+  /**
+   * Runs a batch as the addon's xsBatch does: same results, same conflict and failure semantics.
+   * `pipelined` (outside a transaction): every request is sent at once and xenstored applies them in
+   * order; the first failure is reported, but the requests after it were applied too (for callers
+   * that undo the whole batch on failure). Without it, a batch that writes stops at its first failure.
+   */
+  async xsBatch(ops: XsWireOp[], transaction: boolean, pipelined = false): Promise<XsBatchResult> {
     const reqs = ops.map(encodeOp);
+    if (transaction && ops.some((o) => o.op === 'introduce')) throw new XsWireError('xs_introduce_domain', errnoOf('EINVAL'), 'EINVAL', 'a domain is introduced outside a transaction');
     if (!transaction) {
       // Reads are pipelined; a batch that writes stops at its first failure, as the addon's does.
       const readOnly = ops.every((o) => o.op === 'read' || o.op === 'directory' || o.op === 'getPermissions');
-      if (readOnly) {
+      if (readOnly || pipelined) {
         const replies = await Promise.all(reqs.map((r) => this.request(r.type, 0, r.payload)));
         return { committed: true, results: replies.map((r, i) => this.result(ops[i], r)) };
       }
@@ -175,7 +193,7 @@ export class XsWire {
     this.sock?.destroy();
   }
 
-  private result(op: XsOp, r: Reply): XsResult {
+  private result(op: XsWireOp, r: Reply): XsResult {
     if (r.type === XS_ERROR) {
       const code = this.code(r.payload);
       if (code === 'ENOENT' && (op.op === 'read' || op.op === 'directory')) return null;

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
-import { Toolstack } from '../../../toolstack/domain.js';
+import { Toolstack, opsSince } from '../../../toolstack/domain.js';
 import { XenStore } from '../../../toolstack/xen/xenstore.js';
 import { XenStoreBackend } from '../../../toolstack/devices/xenstore-backend.js';
 import { DomainStore } from '../../../toolstack/store.js';
@@ -17,11 +17,12 @@ function setup(t: Test) {
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const xen = new FakeXen();
   const store = new DomainStore(dir);
+  const xs = new XenStore(xen);
   const ts = new Toolstack({
-    xen, backend: new XenStoreBackend(new XenStore(xen)), store, log: pino({ level: 'silent' }),
+    xen, backend: new XenStoreBackend(xs), store, log: pino({ level: 'silent' }),
     wrap: (err, domid) => new ChaosError('XEN_CALL', (err as Error).message, { call: (err as { call?: string }).call, domid, cause: err }),
   });
-  return { xen, ts, store };
+  return { xen, ts, store, xs };
 }
 
 function cfg(over: Partial<DomainConfig> = {}): DomainConfig {
@@ -39,12 +40,18 @@ t.test('create writes the nodes stock guests, xenconsoled and xl read, introduce
   t.equal(xen.store.get(`${h}/vm`), `/vm/${r.uuid}`);
   t.equal(xen.store.get(`/vm/${r.uuid}/name`), 'g1');
   t.equal(xen.store.get(`${h}/console/ring-ref`), String(1000 + r.domid));
-  t.equal(xen.store.get(`${h}/console/type`), 'xenconsoled');
+  t.equal(xen.store.get(`${h}/console/port`), '2', 'the console event channel (the second allocated)');
   t.equal(xen.store.get(`${h}/store/ring-ref`), String(2000 + r.domid));
   t.equal(xen.store.get(`${h}/memory/target`), '4096');
   t.equal(xen.store.get(`${h}/cpu/0/availability`), 'online');
-  t.same(xen.perms.get(`${h}/control/shutdown`), [{ domid: r.domid, read: false, write: false }], 'the guest owns control/shutdown');
-  t.same(xen.perms.get(h), [{ domid: 0, read: false, write: false }, { domid: r.domid, read: true, write: false }], 'the guest may only read its home');
+  const ro = [{ domid: 0, read: false, write: false }, { domid: r.domid, read: true, write: false }];
+  t.same(xen.perms.get(h), ro, 'the guest may only read its home');
+  t.same(xen.perms.get(`${h}/memory/target`), ro, 'and what is made below it');
+  t.same(xen.perms.get(`${h}/control`), [{ domid: r.domid, read: false, write: false }], 'the guest owns control (its feature flags and acknowledgements)');
+  t.same(xen.perms.get(`${h}/control/platform-feature-multiprocessor-suspend`), ro, "but not dom0's platform flag");
+  t.same(xen.perms.get(`${h}/data`), [{ domid: r.domid, read: false, write: false }], 'the guest owns data');
+  await ts.shutdown('g1');
+  t.same(xen.perms.get(`${h}/control/shutdown`), [{ domid: r.domid, read: false, write: false }], 'a shutdown request is the guest\'s to acknowledge');
   t.ok(xen.introduced.has(r.domid), 'introduced to xenstored');
   t.equal((await ts.find('g1')).state.includes('p'), false, 'running');
   t.equal(store.get(r.domid)?.name, 'g1', 'recorded');
@@ -115,11 +122,13 @@ t.test('shutdown writes the request; with a wait it returns once the guest is do
 
 t.test('transactions that conflict are retried, then given up with a clear error', async (t) => {
   const { xen, ts } = setup(t);
+  // A device's nodes are one transaction (a create's own nodes are in none: they conflict with nothing).
+  const vif = { vifs: [{}] as DomainConfig['vifs'] };
   xen.conflicts = 3;
-  await ts.create(cfg());
+  await ts.create(cfg(vif));
   t.equal(xen.conflicts, 0, 'three conflicts were retried');
   xen.conflicts = 1000;
-  await t.rejects(ts.create(cfg({ name: 'g9' })), { code: 'XENSTORE', message: /conflicted/ });
+  await t.rejects(ts.create(cfg({ name: 'g9', ...vif })), { code: 'XENSTORE', message: /conflicted/ });
   t.notOk((await ts.list()).some((d) => d.name === 'g9'), 'the half-made domain was rolled back');
 });
 
@@ -208,4 +217,28 @@ t.test('a shell is anonymous until finish names it; a config of another size or 
   t.notOk(xen.domains.has(spare.domid), 'destroyShell removes the domain');
   t.notOk(xen.store.has(`/local/domain/${spare.domid}`), 'and its home');
   await t.rejects(ts.prepare({ memoryMiB: 0, maxMemoryMiB: 4, maxVcpus: 1 }), { code: 'CONFIG_INVALID' });
+});
+
+t.test("a noop create and its destroy send xenstored a pinned number of requests (docs/chaos.md says what each node is for)", async (t) => {
+  const { xen, ts, xs } = setup(t);
+  const sent: { transaction: boolean; ops: string[] }[] = [];
+  const batch = xen.xsBatch.bind(xen);
+  xen.xsBatch = (ops, transaction) => { sent.push({ transaction, ops: ops.map((o) => o.op) }); return batch(ops, transaction); };
+  const c0 = xs.opCounts();
+  // `taken`: the names in use come from the caller (as chaosd and the in-process bench keep them), so no name is read.
+  const r = await ts.create(cfg(), { taken: new Set() });
+  // prepare: home (mkdir, permissions), domid, vm, start_time, the platform flag and control's
+  // permissions, data and error (mkdir, permissions each), memory static-max and target, one vCPU,
+  // the store and console ports, the console limit; connect: two names, two ring-refs, the introduction.
+  t.same(opsSince(c0, xs.opCounts()), { mkdir: 3, setPermissions: 4, write: 14, introduce: 1, total: 22 }, 'create: 22 requests');
+  t.notOk(sent.some((b) => b.transaction), 'in no transaction');
+  t.equal(sent.length, 2, "two batches, prepare's and connect's (the addon takes connect's introduction as a call of its own, the wire client in the batch)");
+  const c1 = xs.opCounts();
+  await ts.destroy(r.domid);
+  t.same(opsSince(c1, xs.opCounts()), { read: 1, directory: 3, rm: 2, total: 6 }, 'destroy: 6 requests (what may be missing is looked at, the rest removed)');
+  t.notOk([...xen.store.keys()].some((k) => /^\/local\/domain\/[1-9]/.test(k) || k.startsWith('/vm/')), 'and nothing is left');
+  // A vCPU kept offline costs one more write in connect; a second vCPU one more in prepare.
+  const c2 = xs.opCounts();
+  await ts.create(cfg({ name: 'two', vcpus: 1, maxVcpus: 2 }), { taken: new Set() });
+  t.same(opsSince(c2, xs.opCounts()).write, 16, 'two vCPUs, one of them offline: two writes more');
 });

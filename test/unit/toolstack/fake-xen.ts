@@ -25,6 +25,8 @@ export class FakeXen implements XenNative {
 
   constructor() {
     this.domains.set(0, { info: info(0, '00000000-0000-0000-0000-000000000000'), ports: 0 });
+    // xenstored's tree always has dom0's home, and so its parents.
+    for (const p of ['/local', '/local/domain', '/local/domain/0']) this.store.set(p, '');
     this.store.set('/local/domain/0/name', 'Domain-0');
   }
 
@@ -67,11 +69,11 @@ export class FakeXen implements XenNative {
     const results: XsResult[] = ops.map((o) => {
       switch (o.op) {
         case 'read': return this.store.get(o.path) ?? null;
-        case 'write': this.mkparents(o.path); this.store.set(o.path, o.value); this.guestSees(o.path, o.value); this.fire(o.path); return undefined;
-        case 'mkdir': this.mkparents(o.path); if (!this.store.has(o.path)) this.store.set(o.path, ''); this.fire(o.path); return undefined;
+        case 'write': this.mkparents(o.path); this.make(o.path); this.store.set(o.path, o.value); this.guestSees(o.path, o.value); this.fire(o.path); return undefined;
+        case 'mkdir': this.mkparents(o.path); this.make(o.path); this.fire(o.path); return undefined;
         case 'rm':
           if (!this.store.has(o.path.split('/').slice(0, -1).join('/'))) throw nativeError('xs_rm', 'ENOENT', 2);
-          for (const k of [...this.store.keys()]) if (k === o.path || k.startsWith(o.path + '/')) this.store.delete(k);
+          for (const k of [...this.store.keys()]) if (k === o.path || k.startsWith(o.path + '/')) { this.store.delete(k); this.perms.delete(k); }
           this.fire(o.path);
           return undefined;
         case 'directory': {
@@ -131,7 +133,14 @@ export class FakeXen implements XenNative {
 
   private mkparents(path: string) {
     const parts = path.split('/');
-    for (let i = 2; i < parts.length; i++) { const p = parts.slice(0, i).join('/'); if (!this.store.has(p)) this.store.set(p, ''); }
+    for (let i = 2; i < parts.length; i++) this.make(parts.slice(0, i).join('/'));
+  }
+  /** A new node takes its parent's permissions, as xenstored gives them. */
+  private make(path: string) {
+    if (this.store.has(path)) return;
+    this.store.set(path, '');
+    const parent = this.perms.get(path.split('/').slice(0, -1).join('/'));
+    if (parent) this.perms.set(path, parent);
   }
   async xsIntroduceDomain(domid: number) { this.introduced.add(domid); }
   async xsReleaseDomain(domid: number) { this.introduced.delete(domid); }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import t from 'tap';
 import {
   XsDecoder, XsWire, XsWireError, decodePerms, encodeOp, encodePerm, header,
-  XS_DIRECTORY, XS_ERROR, XS_GET_PERMS, XS_MKDIR, XS_READ, XS_RM, XS_SET_PERMS, XS_TRANSACTION_END, XS_TRANSACTION_START, XS_WRITE,
+  XS_DIRECTORY, XS_ERROR, XS_GET_PERMS, XS_INTRODUCE, XS_MKDIR, XS_READ, XS_RM, XS_SET_PERMS, XS_TRANSACTION_END, XS_TRANSACTION_START, XS_WRITE,
 } from '../../../../toolstack/xen/xs-wire.js';
 import { XenStore } from '../../../../toolstack/xen/xenstore.js';
 import { findXenstoredSocket } from '../../../../toolstack/xen/xenstored-probe.js';
@@ -19,6 +19,10 @@ class FakeXenstored {
   requests = 0;
   conflicts = 0;
   ends: string[] = [];
+  /** Payloads of XS_INTRODUCE, in the order they came. */
+  introduced: string[] = [];
+  /** What was requested, in order (type and path). */
+  log: string[] = [];
   denyWrite?: string;
   garbage = false;
   private nextTx = 1;
@@ -30,6 +34,7 @@ class FakeXenstored {
       let timer: NodeJS.Timeout | undefined;
       c.on('data', (chunk: Buffer) => dec.push(chunk, (type, reqId, tx, payload) => {
         this.requests++;
+        this.log.push(`${type} ${Buffer.from(payload).toString().split('\0')[0]}`);
         queue.push(this.answer(type, reqId, tx, Buffer.from(payload)));
         this.maxOutstanding = Math.max(this.maxOutstanding, queue.length);
         clearTimeout(timer);
@@ -78,6 +83,11 @@ class FakeXenstored {
       }
       case XS_SET_PERMS: { const n = this.nodes.get(p); if (!n) return this.err(reqId, tx, 'ENOENT'); n.perms = rest.filter(Boolean).join('\0'); return this.reply(type, reqId, tx, 'OK\0'); }
       case XS_GET_PERMS: { const n = this.nodes.get(p); return n ? this.reply(type, reqId, tx, `${n.perms}\0`) : this.err(reqId, tx, 'ENOENT'); }
+      case XS_INTRODUCE: {
+        if (tx !== 0) return this.err(reqId, tx, 'EINVAL');
+        this.introduced.push(s);
+        return this.reply(type, reqId, tx, 'OK\0');
+      }
       default: return this.err(reqId, tx, 'EINVAL');
     }
   }
@@ -139,6 +149,40 @@ t.test('a batch of writes outside a transaction stops at its first failure, as t
   t.equal((err as Error).message, 'xs_write: Permission denied (/b)', "strerror's words, as the addon's errors read");
   t.ok(xsd.nodes.has('/a'));
   t.notOk(xsd.nodes.has('/c'), 'the write after the failure was not sent');
+});
+
+t.test('a pipelined batch outside a transaction sends every request at once, introduction included, in order; its first failure is reported', async (t) => {
+  const { xsd, wire } = await fresh(t);
+  const r = await wire.xsBatch([{ op: 'mkdir', path: '/h' }, { op: 'write', path: '/h/a', value: '1' },
+    { op: 'setPermissions', path: '/h', perms: [{ domid: 5, read: false, write: false }] }, { op: 'introduce', path: '@introduceDomain', domid: 5, mfn: 4660, port: 3 }], false, true);
+  t.same(r, { committed: true, results: [undefined, undefined, undefined, undefined] });
+  t.equal(xsd.maxOutstanding, 4, 'the four requests were in flight together');
+  t.same(xsd.log, [`${XS_MKDIR} /h`, `${XS_WRITE} /h/a`, `${XS_SET_PERMS} /h`, `${XS_INTRODUCE} 5`], 'in the order given');
+  t.same(xsd.introduced, ['5\x004660\x003\x00'], 'xs_introduce_domain\'s payload: domid, mfn, port');
+  xsd.denyWrite = '/b';
+  const err = await wire.xsBatch([{ op: 'write', path: '/b', value: '2' }, { op: 'write', path: '/c', value: '3' }], false, true).catch((e: unknown) => e);
+  t.match(err, { call: 'xs_write', code: 'EACCES', detail: '/b' });
+  t.ok(xsd.nodes.has('/c'), 'the requests after the failure were applied (the caller undoes the whole batch)');
+  t.throws(() => encodeOp({ op: 'introduce', path: '@introduceDomain', domid: -1, mfn: 1, port: 1 }), { code: 'EINVAL', call: 'xs_introduce_domain' });
+  await t.rejects(wire.xsBatch([{ op: 'introduce', path: '@introduceDomain', domid: 5, mfn: 1, port: 1 }], true), { code: 'EINVAL' }, 'never inside a transaction');
+});
+
+t.test('XenStore counts the requests it sends by kind; a pipeline goes to the wire in one batch, to the addon around its introductions', async (t) => {
+  const { xsd, wire } = await fresh(t);
+  const xs = new XenStore({} as XenNative, { transport: wire });
+  await xs.pipeline((b) => b.write('/p/a', 1).perms('/p', [{ domid: 0, read: false, write: false }]).introduce(9, 1, 2));
+  await xs.transaction((b) => b.write('/p/b', 2));
+  t.same(xs.opCounts(), { write: 2, setPermissions: 1, introduce: 1, transaction_start: 1, transaction_end: 1 });
+  t.equal(xsd.introduced.length, 1);
+  const calls: string[] = [];
+  const addon = {
+    xsBatch: async (ops: { op: string }[], tx: boolean) => { calls.push(`batch ${ops.map((o) => o.op).join(',')} ${tx}`); return { committed: true, results: ops.map(() => undefined) }; },
+    xsIntroduceDomain: async (d: number, m: number, p: number) => { calls.push(`introduce ${d} ${m} ${p}`); },
+  } as unknown as XenNative;
+  const viaAddon = new XenStore(addon);
+  t.same(await viaAddon.pipeline((b) => b.write('/x', 1).introduce(4, 5, 6).write('/y', 2)), [undefined, undefined, undefined]);
+  t.same(calls, ['batch write false', 'introduce 4 5 6', 'batch write false'], 'the addon introduces in its place in the order');
+  await t.rejects(viaAddon.transaction((b) => b.introduce(4, 5, 6)), { code: 'INTERNAL' });
 });
 
 t.test('a failure inside a transaction abandons it; a conflict (EAGAIN at the end) is committed: false, and XenStore re-runs it', async (t) => {
