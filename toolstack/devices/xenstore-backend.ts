@@ -27,7 +27,7 @@ export class XenStoreBackend implements DeviceBackend {
 
   async prepare(d: ShellSetup, l: ShellLayout): Promise<void> {
     const h = home(d.domid), vm = `/vm/${d.uuid}`;
-    // What a shell needs (docs/chaos.md lists every node and its reader), outside a transaction and in
+    // What a shell needs (docs/xenstore.md lists every node and its reader), outside a transaction and in
     // one round trip: nothing reads a shell's nodes before connect names it and introduces it, and a
     // failed create removes them all (forget). A fresh domain id and uuid: forget() removed whatever an
     // earlier domain with this id left. Order matters: a node takes its parent's permissions when it

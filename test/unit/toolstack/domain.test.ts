@@ -219,7 +219,7 @@ t.test('a shell is anonymous until finish names it; a config of another size or 
   await t.rejects(ts.prepare({ memoryMiB: 0, maxMemoryMiB: 4, maxVcpus: 1 }), { code: 'CONFIG_INVALID' });
 });
 
-t.test("a noop create and its destroy send xenstored a pinned number of requests (docs/chaos.md says what each node is for)", async (t) => {
+t.test("a noop create and its destroy send xenstored a pinned number of requests (docs/xenstore.md says what each node is for)", async (t) => {
   const { xen, ts, xs } = setup(t);
   const sent: { transaction: boolean; ops: string[] }[] = [];
   const batch = xen.xsBatch.bind(xen);
