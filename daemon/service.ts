@@ -113,12 +113,13 @@ export class Chaosd {
     const r = reconcile(state, byUuid);
     for (const d of r.destroy) {
       try {
-        // destroy forgets the devices of the method the domain's record (or the default) says; a
-        // shell of another method (chaosd restarted with another --dev-method) is forgotten by the journal's.
-        const used = this.o.ts.record(d.domid)?.devMethod ?? this.o.ts.defaultDevMethod;
+        // Its devices first, by the journal's method (a shell made under another --dev-method too):
+        // a shell never ran, and noxsd is told rather than left to notice the dead domain. destroy
+        // then forgets by the record's (or the default) method; forgetting twice is harmless.
+        const dev = d.dev ?? this.o.ts.record(d.domid)?.devMethod ?? this.o.ts.defaultDevMethod;
+        await this.o.ts.backend.forget(d.domid, dev).catch((err: Error) => this.o.log.warn({ domid: d.domid, dev, err: err.message }, 'reconcile: could not remove the devices of a domain it destroys'));
         await this.o.ts.destroy(d.domid);
-        if (d.dev && d.dev !== used) await this.o.ts.backend.forget(d.domid, d.dev);
-        this.o.log.info({ domid: d.domid, uuid: d.uuid, why: d.why, dev: d.dev ?? used }, 'reconcile: destroyed');
+        this.o.log.info({ domid: d.domid, uuid: d.uuid, why: d.why, dev }, 'reconcile: destroyed');
         this.metrics.count('reconcile_destroyed');
       } catch (err) {
         if ((err as ChaosError).code !== 'DOMAIN_NOT_FOUND') throw err;

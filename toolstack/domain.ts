@@ -324,11 +324,15 @@ export class Toolstack {
     }
   }
 
-  /** Destroys a shell nobody took (a pool shrinking or shutting down). */
+  /**
+   * Destroys a shell nobody took (a pool shrinking or shutting down), its back-end's part first
+   * (noxs: noxsd's power device): the shell never ran, so nothing uses it, and noxsd is told
+   * rather than left to notice the dead domain. The domain is destroyed even if that fails.
+   */
   async destroyShell(shell: Pick<Shell, 'domid' | 'devMethod'>): Promise<void> {
+    const forgot = await this.d.backend.forget(shell.domid, shell.devMethod).then(() => undefined, (err: unknown) => err);
     await this.call(this.d.xen.domainDestroy(shell.domid), shell.domid);
-    // Its back-end's part too (noxs: noxsd's power device), now rather than when noxsd notices the domain is gone.
-    await this.d.backend.forget(shell.domid, shell.devMethod);
+    if (forgot) throw forgot;
   }
 
   /** The end of every path to a running domain (build or restore): devices, the record, xenstored, unpause. */

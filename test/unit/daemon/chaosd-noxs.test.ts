@@ -29,6 +29,10 @@ function world(t: Test) {
   const xen = new FakeXen();
   const devctl = new FakeDevctl();
   const noxsd = new FakeNoxsd();
+  /** For each DOMAIN_REM: whether Xen still had the domain (a shell's devices go first, so noxsd's reaper never races the request). */
+  const remWhileAlive = new Map<number, boolean>();
+  const realRem = noxsd.domainRem.bind(noxsd);
+  noxsd.domainRem = async (domid: number) => { if (!remWhileAlive.has(domid)) remWhileAlive.set(domid, xen.domains.has(domid)); return realRem(domid); };
   /** A toolstack as chaosd opens it with --dev-method `method`, over the same host, store and noxsd. */
   const toolstack = (method: DevMethod) => {
     const store = new DomainStore(dir);
@@ -53,13 +57,13 @@ function world(t: Test) {
   /** The domains noxsd holds devices of, and the device pages' entries, by domid. */
   const held = () => [...new Set([...noxsd.devices.keys()].map((k) => Number(k.split('/')[0])))].sort((a, b) => a - b);
   const page = (domid: number) => (devctl.pages.get(domid) ?? []).map((d) => `${d.type}/${d.id}`);
-  return { xen, devctl, noxsd, dir, make, cfg, held, page };
+  return { xen, devctl, noxsd, dir, make, cfg, held, page, remWhileAlive };
 }
 
 const guests = (xen: FakeXen) => [...xen.domains.keys()].filter((d) => d !== 0).sort((a, b) => a - b);
 
 t.test('noxs pools: every idle shell holds its power device; a create adds only its vif; the metrics put the power device in prepare', async (t) => {
-  const { xen, noxsd, make, cfg, held, page } = world(t);
+  const { xen, noxsd, make, cfg, held, page, remWhileAlive } = world(t);
   const d = make();
   await d.start();
   await d.pools.settled();
@@ -89,12 +93,13 @@ t.test('noxs pools: every idle shell holds its power device; a create adds only 
   const st = await d.stop();
   t.equal(st.shellsDestroyed, 3);
   t.same([...noxsd.log].sort(), idle.map((s) => `DOMAIN_REM ${s}`).sort(), 'stop told noxsd to remove each idle shell\'s devices');
+  t.same(idle.map((s) => remWhileAlive.get(s)), idle.map(() => true), 'before the domain was destroyed');
   t.same(held(), [c.domid, big.domid].sort((a, b) => a - b), 'noxsd holds only the VMs\' devices');
   t.same(guests(xen), [c.domid, big.domid].sort((a, b) => a - b), 'VMs left running');
 });
 
 t.test('after a crash, reconcile destroys the noxs shells with their devices and adopts the noxs VMs with theirs', async (t) => {
-  const { xen, noxsd, dir, make, cfg, held } = world(t);
+  const { xen, noxsd, dir, make, cfg, held, remWhileAlive } = world(t);
   const a = make();
   await a.start();
   await a.pools.settled();
@@ -115,6 +120,7 @@ t.test('after a crash, reconcile destroys the noxs shells with their devices and
   for (const s of shells) {
     t.notOk(xen.domains.has(s), `old shell ${s} destroyed`);
     t.ok(noxsd.log.includes(`DOMAIN_REM ${s}`), `and noxsd told to remove its devices`);
+    t.equal(remWhileAlive.get(s), true, 'before the domain was destroyed');
   }
   t.ok(noxsd.devices.has(`${vm.domid}/power/0`), "the adopted VM keeps its power device");
   await b.pools.settled();
