@@ -25,6 +25,16 @@ export function globalOptions<T>(y: Argv<T>) {
     .option('chaosd-socket', { type: 'string', default: '/run/lightvm/chaosd.sock', describe: "chaosd's API socket" });
 }
 
+const TIMES = process.env.LIGHTVM_CLI_TIMES === '1';
+
+/**
+ * With LIGHTVM_CLI_TIMES=1, writes `chaos-time <ms since the process started> <what>` to stderr:
+ * where a command's start-up goes (docs/chaos.md); nothing otherwise.
+ */
+export function mark(what: string): void {
+  if (TIMES) process.stderr.write(`chaos-time ${performance.now().toFixed(1)} ${what}\n`);
+}
+
 let opened: { ts: Toolstack; xen: XenNative; log: Log } | undefined;
 
 /** Opens the toolstack once per process; modules load here, so `--help` stays fast. */
@@ -33,6 +43,7 @@ export async function open(a: GlobalArgs): Promise<{ ts: Toolstack; xen: XenNati
   const { openToolstack } = await import('../index.js');
   const log = lazyLogger(a['log-level'], a['log-file']);
   const { ts, xen } = openToolstack({ stateDir: a['state-dir'], log });
+  mark('toolstack opened');
   opened = { ts, xen, log };
   return opened;
 }

@@ -1,6 +1,6 @@
 // chaos's way to chaosd: an HTTP/JSON client on the daemon's Unix socket, used when the socket is there (unless --no-daemon).
 import fs from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import { ChaosError, ERROR_CODES, type ErrorCode } from '../errors.js';
 
 export const DEFAULT_SOCKET = '/run/lightvm/chaosd.sock';
@@ -12,16 +12,20 @@ export interface DaemonArgs {
 
 export class ChaosdClient {
   /** No keep-alive: a short-lived CLI must not be held open by idle connections. */
-  private readonly agent = new http.Agent({ keepAlive: false, maxSockets: 64 });
+  private agent: http.Agent | undefined;
 
   constructor(readonly socket: string) {}
 
   /** One request; a reply with an error status throws the daemon's ChaosError (its code and sentence). */
-  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    // Loaded here, not at start-up: without chaosd (no socket) a command never needs HTTP.
+    const { default: http } = await import('node:http');
+    this.agent ??= new http.Agent({ keepAlive: false, maxSockets: 64 });
+    const agent = this.agent;
     return new Promise<T>((resolve, reject) => {
       const req = http.request({
-        socketPath: this.socket, method, path, agent: this.agent,
+        socketPath: this.socket, method, path, agent,
         headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
       }, (res) => {
         const chunks: Buffer[] = [];
@@ -48,7 +52,7 @@ export class ChaosdClient {
     });
   }
 
-  close(): void { this.agent.destroy(); }
+  close(): void { this.agent?.destroy(); }
 }
 
 /**

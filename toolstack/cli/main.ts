@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `chaos`: the lightvm command line, in the spirit of xl. Exit codes: 0 success, 1 failure, 2 bad usage.
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { globalOptions, stuckNativeCalls } from './context.js';
+import { globalOptions, mark, stuckNativeCalls } from './context.js';
 import { create } from './commands/create.js';
 import { destroy, pause, unpause } from './commands/simple.js';
 import { reboot, shutdown } from './commands/shutdown.js';
@@ -19,8 +19,22 @@ function fail(message: string, code: number): void {
   process.exitCode = code;
 }
 
+/**
+ * yargs renders the whole help text after starting any command's handler, in case the handler
+ * asks for it; ours never do (usage errors print one line), and the rendering (string widths of
+ * every row) is a good part of a command's start-up under an emulated CPU. Without the hook (a
+ * future yargs), help is rendered as before.
+ */
+function skipHelpCache(y: Argv): void {
+  const usage = (y as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } }).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+}
+
 async function main(): Promise<void> {
-  await globalOptions(yargs(hideBin(process.argv)))
+  mark('modules evaluated');
+  const y = yargs(hideBin(process.argv));
+  skipHelpCache(y);
+  await globalOptions(y)
     .scriptName('chaos')
     .usage('$0 <command> [options]\n\nCreate, inspect and control Xen domains (lightvm).')
     .command(create).command(destroy).command(shutdown).command(reboot).command(pause).command(unpause)
@@ -30,6 +44,7 @@ async function main(): Promise<void> {
     .strict()
     .help()
     .version(false)
+    .middleware(() => mark('arguments parsed'))
     .fail((msg, err) => {
       if (err) throw err;
       fail(`${msg}\nTry \`chaos --help\`.`, 2);
@@ -38,6 +53,7 @@ async function main(): Promise<void> {
     .parseAsync();
 }
 
+process.once('exit', () => mark('exit'));
 main().catch((err: unknown) => {
   const e = err as { code?: string; usage?: boolean; message?: string };
   if (e.usage) fail(e.message ?? String(err), 2);

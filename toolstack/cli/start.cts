@@ -10,6 +10,12 @@ import vm = require('node:vm');
 import Module = require('node:module');
 
 const BUNDLE = path.join(__dirname, 'chaos.bundle.cjs');
+/** LIGHTVM_CLI_TIMES=1: the same `chaos-time` lines as context.ts's mark() (this file is not bundled). */
+const TIMES = process.env.LIGHTVM_CLI_TIMES === '1';
+function mark(what: string): void {
+  if (TIMES) process.stderr.write(`chaos-time ${performance.now().toFixed(1)} ${what}\n`);
+}
+mark('start.cjs running');
 const CACHE = `${BUNDLE}.v8cache`;
 /** tsc rewrites this file whenever it emits: a bundle older than it may be stale. */
 const BUILD_INFO = path.join(__dirname, '..', '..', '.tsbuildinfo');
@@ -39,7 +45,9 @@ function runBundle(): void {
   // import() inside the bundle (of a Node built-in, say) resolves as it would in a module of the main context.
   // (Where this Node lacks the constant, such an import() throws; the CLI imports built-ins statically.)
   const importModuleDynamically = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+  mark('bundle read');
   const script = new vm.Script(Module.wrap(source), { filename: BUNDLE, cachedData, ...(importModuleDynamically !== undefined ? { importModuleDynamically } : {}) });
+  mark(`bundle compiled (code cache ${cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'used'})`);
   if (process.env.LIGHTVM_WRITE_CODE_CACHE === '1') {
     // Build time: after a run (so that the functions it compiled lazily are in it), save the cache.
     process.once('exit', () => {
@@ -54,4 +62,7 @@ function runBundle(): void {
 }
 
 if (process.env.LIGHTVM_NO_BUNDLE !== '1' && bundleIsFresh()) runBundle();
-else void import('./main.js');
+else {
+  mark('bundle stale, missing or off: the ES modules');
+  void import('./main.js');
+}

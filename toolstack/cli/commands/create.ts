@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { ChaosError } from '../../errors.js';
-import { open, type GlobalArgs } from '../context.js';
+import { mark, open, type GlobalArgs } from '../context.js';
 import { daemon } from '../daemon.js';
 
 type Args = GlobalArgs & { config: string; overrides?: string[]; paused?: boolean; console?: boolean; count?: number; parallel?: number; json?: boolean; monitor: boolean; 'dev-method'?: 'xenstore' | 'noxs' };
@@ -65,6 +65,7 @@ export const create: CommandModule<GlobalArgs, Args> = {
     // Validated here too, so that mistakes are reported with the file's lines, daemon or not.
     const base = await loadConfig(a.config, overrides);
     await checkFiles(base);
+    mark('config loaded');
     const c = await daemon(a);
     const names = Array.from({ length: count }, (_, i) => (count === 1 ? base.name : `${base.name}-${i + 1}`));
     let one: (i: number) => Promise<{ domid: number; name: string }>;
@@ -88,6 +89,7 @@ export const create: CommandModule<GlobalArgs, Args> = {
         try {
           const r = await one(i);
           made.push({ domid: r.domid, name: r.name, ms: performance.now() - t });
+          mark(`created ${r.name}`);
           bar.tick(true);
           if (!a.json && (count === 1 || !process.stderr.isTTY)) process.stderr.write(`created ${r.name} (domain ${r.domid}) in ${(performance.now() - t).toFixed(0)} ms\n`);
         } catch (err) {

@@ -1,7 +1,7 @@
 // monitor: one process per host (not one per domain, as xl does) that applies on_poweroff/on_reboot/on_crash when guests shut down.
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { CommandModule } from 'yargs';
 import { open, type GlobalArgs } from '../context.js';
 
@@ -32,6 +32,8 @@ export function monitorRunning(stateDir: string): boolean {
 export function ensureMonitor(a: GlobalArgs): void {
   if (monitorRunning(a['state-dir'])) return;
   fs.mkdirSync(a['state-dir'], { recursive: true, mode: 0o700 });
+  // Required here: only a create that starts the monitor needs child_process, not every command's start-up.
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   const child = spawn(process.execPath, [process.argv[1], '--state-dir', a['state-dir'], '--log-level', 'info',
     '--log-file', path.join(a['state-dir'], 'monitor.log'), 'monitor', '--exit-when-idle'], { detached: true, stdio: 'ignore' });
   child.unref();
