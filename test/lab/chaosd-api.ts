@@ -50,13 +50,13 @@ export class TestChaosd {
     return apiRequest(this.lab, this.token, method, p, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
   }
 
-  /** Starts chaosd in the background of dom0 (its pid in <dir>/pid) and waits until it answers. */
-  async start(extra: string[] = []): Promise<void> {
+  /** Starts chaosd in the background of dom0 (its pid in <dir>/pid) and waits until it answers (a loaded lab's node start can take minutes). */
+  async start(extra: string[] = [], timeoutSec = 300): Promise<void> {
     const args = [`${PROJECT}/dist/daemon/chaosd.js`, '--socket', this.sock, '--state-dir', `${this.dir}/state`, ...extra,
       '--tcp-host', '0.0.0.0', '--tcp-port', String(DOM0_PORTS.api), '--token-file', `${this.dir}/token`, '--log-level', 'debug', '--log-file', `${this.dir}/chaosd.log`];
     await this.lab.sh(`mkdir -p ${this.dir} && chmod 755 ${this.dir} && umask 077 && printf %s ${this.token} > ${this.dir}/token && ` +
       `(setsid sh -c 'echo $$ > ${this.dir}/pid; exec node ${args.join(' ')}' </dev/null >>${this.dir}/out 2>&1 &)`);
-    await this.waitFor('chaosd answers', async () => (await this.api('GET', '/v1/health').catch(() => undefined))?.json?.state === 'running', 300);
+    await this.waitFor('chaosd answers', async () => (await this.api('GET', '/v1/health').catch(() => undefined))?.json?.state === 'running', timeoutSec);
   }
 
   async waitFor(what: string, pred: () => Promise<boolean>, timeoutSec: number): Promise<void> {
