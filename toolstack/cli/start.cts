@@ -38,7 +38,8 @@ function runBundle(): void {
   const source = fs.readFileSync(BUNDLE, 'utf8').replace(/^#!.*/, '//');
   let cachedData: Buffer | undefined;
   try {
-    cachedData = fs.readFileSync(CACHE);
+    // LIGHTVM_NO_CODE_CACHE=1: compile as if there were none (to measure what the cache is worth).
+    if (process.env.LIGHTVM_NO_CODE_CACHE !== '1') cachedData = fs.readFileSync(CACHE);
   } catch {
     // No cache (yet): V8 compiles as usual.
   }

@@ -76,3 +76,25 @@ t.test('the real bundle: built, fresh, with its code cache, and it answers as th
     t.equal(fast.stderr, slow.stderr, `chaos ${args.join(' ')}: same errors`);
   }
 });
+
+t.test('the real bundle: this node accepts its code cache; LIGHTVM_CLI_TIMES=1 says where start-up went', async (t) => {
+  const times = node(START, ['--help'], { LIGHTVM_CLI_TIMES: '1' });
+  t.equal(times.status, 0, times.stderr);
+  const marks = [...times.stderr.matchAll(/^chaos-time (\d+\.\d) (.+)$/gm)].map((m) => ({ ms: Number(m[1]), what: m[2] }));
+  t.same(marks.map((m) => m.what), ['start.cjs running', 'bundle read', 'bundle compiled (code cache used)', 'modules evaluated', 'exit'], 'the marks of --help, in order; the cache was used');
+  t.ok(marks.every((m, i) => i === 0 || m.ms >= marks[i - 1].ms), 'times only grow');
+  t.equal(node(START, ['--help']).stderr, '', 'no marks without LIGHTVM_CLI_TIMES');
+  const none = node(START, ['--help'], { LIGHTVM_CLI_TIMES: '1', LIGHTVM_NO_CODE_CACHE: '1' });
+  t.equal(none.status, 0, none.stderr);
+  t.match(none.stderr, /^chaos-time \S+ bundle compiled \(code cache missing\)$/m, 'LIGHTVM_NO_CODE_CACHE=1 compiles without it');
+  t.equal(none.stdout, times.stdout, 'and prints the same help');
+});
+
+t.test('a code cache V8 rejects (not made for this bundle): the bundle still runs', async (t) => {
+  const s = sandbox(t);
+  fs.writeFileSync(path.join(s.dir, 'chaos.bundle.cjs.v8cache'), Buffer.alloc(4096, 7));
+  const r = node(s.start, ['list'], { LIGHTVM_CLI_TIMES: '1' });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^bundle object list$/m);
+  t.match(r.stderr, /bundle compiled \(code cache rejected\)/);
+});
