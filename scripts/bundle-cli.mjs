@@ -40,7 +40,7 @@ const yargsShim = {
  * string-width (cliui's and yargs's copies) builds an Intl.Segmenter and Unicode-property regular
  * expressions when it is loaded: most of the bundle's own start-up (~200 ms on a host, seconds
  * under an emulated CPU), yet only help text needs widths. Its importers get a function that
- * loads it on the first call.
+ * answers printable ASCII itself and loads it on the first call with anything else.
  */
 const lazyStringWidth = {
   name: 'lazy-string-width',
@@ -52,7 +52,8 @@ const lazyStringWidth = {
       return { path: r.path, namespace: 'lazy-string-width' };
     });
     b.onLoad({ filter: /.*/, namespace: 'lazy-string-width' }, (args) => ({
-      contents: `let real;\nexport default function stringWidth(text, options) {\n  real ??= require(${JSON.stringify(args.path)}).default;\n  return real(text, options);\n}\n`,
+      // Printable ASCII is one column a character, as string-width counts it: help text needs no Unicode tables.
+      contents: `let real;\nexport default function stringWidth(text, options) {\n  if (typeof text === 'string' && /^[\\x20-\\x7e]*$/.test(text)) return text.length;\n  real ??= require(${JSON.stringify(args.path)}).default;\n  return real(text, options);\n}\n`,
       resolveDir: path.dirname(args.path),
       loader: 'js',
     }));
