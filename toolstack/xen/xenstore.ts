@@ -70,6 +70,8 @@ const DOWN_TTL_MS = 5_000;
 export class XenStore {
   private probedAt = 0;
   private downAt = -Infinity;
+  /** The bound of the probe that said 'down': a longer wait does not take a shorter one's word for it. */
+  private downBoundMs = 0;
   private probing?: Promise<void>;
   private readonly counts: XsOpCounts = {};
 
@@ -97,9 +99,10 @@ export class XenStore {
     if (!this.o.probe) return true;
     if (Date.now() - this.probedAt < PROBE_TTL_MS) return true;
     // A 'down' is believed briefly too: several optional reads in a row wait for the probe once.
-    if (Date.now() - this.downAt < DOWN_TTL_MS) return false;
+    // (A loaded xenstored may take more than an optional probe's 1.5 s: that 'down' must not fail a create.)
+    if (Date.now() - this.downAt < DOWN_TTL_MS && this.downBoundMs >= timeoutMs) return false;
     const r = await this.o.probe(timeoutMs);
-    if (r === 'down') { this.downAt = Date.now(); return false; }
+    if (r === 'down') { this.downAt = Date.now(); this.downBoundMs = timeoutMs; return false; }
     this.probedAt = Date.now();
     return true;
   }

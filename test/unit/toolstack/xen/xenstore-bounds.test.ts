@@ -130,4 +130,10 @@ t.test('a probe that says down fails the call at once, with no native call; up l
   t.equal(probes, n, 'not probed again while the answer is fresh');
   state = 'unknown';
   t.equal(await new XenStore(xen, { probe: async () => state }).reachable(), true, 'unknown: calls go through (bounded)');
+  // A slow xenstored: an optional probe with a short bound says down, a call's probe (longer) waits and finds it up.
+  const bounds: number[] = [];
+  const slow = new XenStore(xen, { timeoutMs: 1000, probe: async (ms) => { bounds.push(ms); return ms < 50 ? 'down' : 'up'; }, probeTimeoutMs: 100 });
+  t.equal(await slow.reachable(10), false, 'down within 10 ms');
+  t.equal(await slow.read('/x'), 'v', "a call does not take the shorter probe's word: it probes with its own bound");
+  t.same(bounds, [10, 100]);
 });
