@@ -1,9 +1,10 @@
-// Runs in dom0: pause and unpause of one running noop guest, each timed on its own, xl vs chaos (in process) vs the chaos command.
+// Runs in dom0: pause and unpause of a running noop guest, each timed on its own, xl vs chaos (in process) vs the chaos command, and chaos over noxs (a second guest, made over noxs).
 import path from 'node:path';
 import { run } from './proc.js';
-import { arg, emit, forgetConsole, intArg, noopConfigText, parseConfig, progress, STATE_DIR, step, toolstack, waitReady } from './common.js';
+import { arg, emit, intArg, noopConfigText, parseConfig, progress, STATE_DIR, step, toolstack } from './common.js';
+import { ReadyMarks } from './ready.js';
 
-const TOOLS = ['xl', 'chaos', 'chaos-cli'];
+const TOOLS = ['xl', 'chaos', 'chaos-cli', 'chaos-noxs'];
 /** The `chaos` command as installed (the bundle), as in create-vs-running. */
 const CHAOS_CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../toolstack/cli/start.cjs');
 
@@ -15,7 +16,7 @@ for (const t of tools) if (!TOOLS.includes(t)) throw new Error(`unknown tool ${t
 
 async function verb(tool: string, v: 'pause' | 'unpause', name: string): Promise<number> {
   const t0 = performance.now();
-  if (tool === 'chaos') {
+  if (tool === 'chaos' || tool === 'chaos-noxs') {
     await toolstack().ts[v](name);
   } else {
     const r = tool === 'xl' ? await run('xl', [v, name]) : await run('node', [CHAOS_CLI, '--state-dir', STATE_DIR, v, name]);
@@ -25,25 +26,34 @@ async function verb(tool: string, v: 'pause' | 'unpause', name: string): Promise
 }
 
 async function main(): Promise<void> {
-  const name = `bpause-${process.pid}`;
+  const name = `bpause-${process.pid}`, noxsName = `bpause-${process.pid}-x`;
   const { ts } = toolstack();
-  forgetConsole(name);
-  // One guest, made the fastest way; every tool pauses the same running domain.
-  await ts.create(parseConfig(noopConfigText(name, kernel, 4)));
+  const marks = new ReadyMarks([STATE_DIR]);
+  const made: string[] = [];
   try {
-    await waitReady(name);
+    // One guest per device method, made the fastest way; every tool of a method pauses the same running domain.
+    for (const [n, method] of [[name, 'xenstore'], [noxsName, 'noxs']] as const) {
+      if (method === 'noxs' && !tools.includes('chaos-noxs')) continue;
+      const ready = marks.watch(n, undefined, 120_000);
+      const rec = await ts.create({ ...parseConfig(noopConfigText(n, kernel, 4)), devMethod: method });
+      made.push(n);
+      ready.found(rec.domid);
+      await ready.promise;
+    }
     let done = 0;
     for (let rep = 0; rep < reps; rep++) {
       // Tools take turns within each repetition, so drift in the lab hits all of them alike.
       for (const tool of tools) {
-        emit({ kind: 'sample', tool, metric: 'pause', rep, value: await verb(tool, 'pause', name) });
-        emit({ kind: 'sample', tool, metric: 'unpause', rep, value: await verb(tool, 'unpause', name) });
+        const target = tool === 'chaos-noxs' ? noxsName : name;
+        emit({ kind: 'sample', tool, metric: 'pause', rep, value: await verb(tool, 'pause', target) });
+        emit({ kind: 'sample', tool, metric: 'unpause', rep, value: await verb(tool, 'unpause', target) });
         step(++done, reps * tools.length);
       }
       if ((rep + 1) % 5 === 0 || rep + 1 === reps) progress(`pause/unpause rep ${rep + 1}/${reps}`);
     }
   } finally {
-    await ts.destroy(name).catch(() => run('xl', ['destroy', name]));
+    for (const n of made) await ts.destroy(n).catch(() => run('xl', ['destroy', n]));
+    marks.close();
   }
 }
 

@@ -98,7 +98,7 @@ t.test('bad arguments are usage errors with a sentence', async (t) => {
   t.throws(() => scenarioOptions(parseArgs(['--counts', '0,,10'])), /--counts takes whole numbers/);
   t.throws(() => scenarioOptions(parseArgs(['--reps', '0'])), /--reps takes a whole number/);
   t.throws(() => scenarioOptions(parseArgs(['--tools', 'xl,Bad Tool'])), /--tools takes tool names/);
-  t.throws(() => scenarioOptions(parseArgs(['--scenario', 'pause', 'memory', '--tools', 'xl,foo'])), /--tools: foo is compared by none of these scenarios; they know xl, chaos, chaos-cli/);
+  t.throws(() => scenarioOptions(parseArgs(['--scenario', 'pause', 'memory', '--tools', 'xl,foo'])), /--tools: foo is compared by none of these scenarios; they know xl, chaos, chaos-noxs, chaos-cli/);
   const ok = scenarioOptions(parseArgs(['--scenario', 'pause', '--counts', '0,10', '--tools', 'xl,chaos', '--full']));
   t.same(ok.options, { full: true, reps: undefined, counts: [0, 10], tools: ['xl', 'chaos'] });
   t.same(ok.scenarios.map((x) => x.name), ['pause']);
