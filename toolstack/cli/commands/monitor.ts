@@ -4,29 +4,11 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { CommandModule } from 'yargs';
 import { open, type GlobalArgs } from '../context.js';
+import { monitorRunning, ShutdownMonitor } from '../../monitor.js';
 
 type Args = GlobalArgs & { 'exit-when-idle': boolean };
 
-/** Xen and xenstored fire this watch whenever a domain shuts down or dies. */
-const RELEASE = '@releaseDomain';
-/** A safety net in case a watch event is missed (for instance across a xenstored restart). */
-const POLL_MS = 5000;
-
-function pidFile(stateDir: string): string {
-  return path.join(stateDir, 'monitor.pid');
-}
-
-/** True when a monitor for this state directory is alive. */
-export function monitorRunning(stateDir: string): boolean {
-  try {
-    const pid = Number(fs.readFileSync(pidFile(stateDir), 'utf8'));
-    if (!Number.isInteger(pid) || pid <= 0) return false;
-    process.kill(pid, 0);
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('monitor');
-  } catch {
-    return false;
-  }
-}
+export { monitorRunning };
 
 /** Starts a detached monitor unless one runs already; its logs go to <state-dir>/monitor.log. */
 export function ensureMonitor(a: GlobalArgs): void {
@@ -44,46 +26,24 @@ export const monitor: CommandModule<GlobalArgs, Args> = {
   describe: 'apply on_poweroff/on_reboot/on_crash as guests shut down (create starts one when needed)',
   builder: (y) => y.option('exit-when-idle', { type: 'boolean', default: false, describe: 'exit once no domain made by chaos is left' }) as never,
   handler: async (a) => {
-    if (monitorRunning(a['state-dir'])) { process.stderr.write('chaos: a monitor is already running for this state directory\n'); return; }
+    if (monitorRunning(a['state-dir'])) { process.stderr.write('chaos: a monitor (or chaosd, which monitors) is already running for this state directory\n'); return; }
     const { ts, xen, log } = await open(a);
-    fs.mkdirSync(a['state-dir'], { recursive: true, mode: 0o700 });
-    fs.writeFileSync(pidFile(a['state-dir']), String(process.pid));
-    let busy = false, again = false;
     let stop: () => void = () => {};
     const finished = new Promise<void>((resolve) => { stop = resolve; });
-    const sweep = async () => {
-      if (busy) { again = true; return; }
-      busy = true;
-      try {
-        do {
-          again = false;
-          for (const d of await ts.applyShutdownActions()) log.info(d, `applied ${d.action} after ${d.reason}`);
-        } while (again);
-        if (a['exit-when-idle'] && (await ts.list()).every((d) => !ts.record(d.domid))) stop();
-      } catch (err) {
-        log.error({ err: (err as Error).message }, 'applying shutdown actions failed');
-      } finally {
-        busy = false;
-      }
-    };
-    const timer = setInterval(() => { void sweep(); }, POLL_MS);
-    // The watch only makes the monitor quicker: without xenstored (noxs domains) it polls, and the
-    // watch, whose call would not return, is not waited for.
-    let watch: number | undefined;
-    let watching = true;
-    void xen.xsWatch(RELEASE, 'chaos-monitor', () => { void sweep(); })
-      .then((id) => { watch = id; }, (err: Error) => log.warn({ err: err.message }, `no XenStore watch (polling every ${POLL_MS / 1000} s)`))
-      .finally(() => { watching = false; });
+    const m = new ShutdownMonitor({ ts, xen, log, stateDir: a['state-dir'], ...(a['exit-when-idle'] ? { onIdle: () => stop() } : {}) });
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    if (!(await m.start())) {
+      process.stderr.write('chaos: a monitor (or chaosd, which monitors) took this state directory first\n');
+      await m.stop();
+      return;
+    }
     log.info({ pid: process.pid }, 'monitor started');
-    await sweep();
     await finished;
-    clearInterval(timer);
-    if (watch !== undefined) await xen.xsUnwatch(watch).catch(() => undefined);
-    fs.rmSync(pidFile(a['state-dir']), { force: true });
+    const pending = m.watchPending;
+    await m.stop();
     log.info('monitor stopped');
     // A watch still waiting for xenstored holds a thread that would keep the process alive.
-    if (watching) process.exit(0);
+    if (pending) process.exit(0);
   },
 };
