@@ -8,6 +8,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { pino } from 'pino';
 import { openToolstack } from '../toolstack/index.js';
+import { monitorHolder, ShutdownMonitor } from '../toolstack/monitor.js';
 import type { Log } from '../toolstack/log.js';
 import { Chaosd } from './service.js';
 import { Workers } from './workers.js';
@@ -94,6 +95,9 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const rec = await chaosd.start();
   log.info({ ...rec, ms: performance.now() - t0 }, 'journal reconciled');
+  // chaosd applies on_poweroff/on_reboot/on_crash for the domains of its state directory, as `chaos monitor` would.
+  const monitor = new ShutdownMonitor({ ts, xen, log: log.child({ unit: 'monitor' }), stateDir: s.stateDir });
+  if (!(await monitor.start())) log.info({ holder: monitorHolder(s.stateDir) }, 'a chaos monitor applies shutdown actions for now: chaosd takes over when it exits');
 
   const servers: http.Server[] = [];
   const unix = http.createServer(apiHandler(chaosd, log.child({ listener: 'unix' }), { maxBodyBytes: s.maxBodyBytes, devMethod: s.devMethod }));
@@ -112,6 +116,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping: no new requests; finishing the work under way');
     for (const srv of servers) { srv.close(); srv.closeIdleConnections(); }
+    await monitor.stop();
     const r = await chaosd.stop();
     await workers?.stop();
     fs.rmSync(s.socket, { force: true });
