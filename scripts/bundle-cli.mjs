@@ -81,6 +81,13 @@ await build({
   },
   logLevel: 'warning',
 });
+// The bundle runs as a vm.Script (toolstack/cli/start.cts, for its code cache), where Node 20 has no
+// import(): a dynamic import left in it (of a built-in, which esbuild keeps external) would throw at run time.
+const dynamic = fs.readFileSync(bundle, 'utf8').match(/\bimport\((["'`])[^"'`]*\1\)/g);
+if (dynamic) {
+  console.error(`bundle-cli: the bundle keeps dynamic import()s, which fail in it: ${[...new Set(dynamic)].join(', ')}; load built-ins with require (createRequire) instead`);
+  process.exit(1);
+}
 // Runs that touch the argument parser, the help text and the commands' paths; each starts from the
 // cache the one before saved and saves it again with what V8 compiled meanwhile, so the cache holds
 // the code of all of them (under an emulated CPU, compiling a function on first call is slow).

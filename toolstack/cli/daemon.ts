@@ -1,5 +1,6 @@
 // chaos's way to chaosd: an HTTP/JSON client on the daemon's Unix socket, used when the socket is there (unless --no-daemon).
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import type http from 'node:http';
 import { ChaosError, ERROR_CODES, type ErrorCode } from '../errors.js';
 
@@ -19,12 +20,13 @@ export class ChaosdClient {
   /** One request; a reply with an error status throws the daemon's ChaosError (its code and sentence). */
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    // Loaded here, not at start-up: without chaosd (no socket) a command never needs HTTP.
-    const { default: http } = await import('node:http');
-    this.agent ??= new http.Agent({ keepAlive: false, maxSockets: 64 });
+    // Loaded here, not at start-up: without chaosd (no socket) a command never needs HTTP. By require:
+    // the bundle runs as a vm.Script, where this Node has no import() (scripts/bundle-cli.mjs checks).
+    const { Agent, request } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+    this.agent ??= new Agent({ keepAlive: false, maxSockets: 64 });
     const agent = this.agent;
     return new Promise<T>((resolve, reject) => {
-      const req = http.request({
+      const req = request({
         socketPath: this.socket, method, path, agent,
         headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
       }, (res) => {

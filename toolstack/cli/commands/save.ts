@@ -1,4 +1,5 @@
 // save and restore: a domain to a file and back (xl's save/restore, with lightvm's own image format).
+import fs from 'node:fs';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { open, type GlobalArgs } from '../context.js';
@@ -73,7 +74,6 @@ export const restore: CommandModule<GlobalArgs, RestoreArgs> = {
 
 /** Refuses an image saved with another device method than `wanted` (toolstack/save.ts sameDevMethod). */
 async function checkImageMethod(file: string, wanted: 'xenstore' | 'noxs'): Promise<void> {
-  const fs = await import('node:fs');
   const { readSaveHeader, sameDevMethod } = await import('../../save.js');
   const { ChaosError } = await import('../../errors.js');
   let fd: number;

@@ -1,8 +1,9 @@
 // Unit: the fast start of the chaos CLI runs the bundle only while it is fresh, and the bundle behaves as the ES modules do.
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 
@@ -97,4 +98,29 @@ t.test('a code cache V8 rejects (not made for this bundle): the bundle still run
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /^bundle object list$/m);
   t.match(r.stderr, /bundle compiled \(code cache rejected\)/);
+});
+
+t.test('the real bundle, with its code cache, reaches chaosd over its socket (HTTP is loaded at run time)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-sock-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const sock = path.join(dir, 'chaosd.sock');
+  const seen: string[] = [];
+  const srv = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(req.url === '/v1/health' ? { state: 'running' } : [{ domid: 3, name: 'web', memMiB: 4, vcpus: 1, state: 'running', cpuTimeSec: 1.5 }]));
+  });
+  await new Promise<void>((r) => srv.listen(sock, r));
+  t.teardown(() => srv.close());
+  const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const p = spawn(process.execPath, [START, '--chaosd-socket', sock, 'list', '--json'], { env: { ...process.env, LIGHTVM_CLI_TIMES: '1' } });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+  t.equal(r.code, 0, r.err);
+  t.match(r.err, /bundle compiled \(code cache used\)/, 'the bundle ran from its code cache');
+  t.same(JSON.parse(r.out).map((d: { name: string }) => d.name), ['web'], 'the list came from chaosd');
+  t.same(seen, ['GET /v1/health', 'GET /v1/domains']);
 });
