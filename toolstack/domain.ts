@@ -107,7 +107,10 @@ export class Toolstack {
 
   /** Every domain Xen runs, with the names XenStore (or our store) gives them. */
   async list(): Promise<DomainSummary[]> {
-    const [infos, names] = await Promise.all([this.allInfo(), this.d.backend.names()]);
+    // The names of the domains Xen lists (not a listing of /local/domain: with a thousand domains
+    // xenstored's answer to that outgrows XenStore's 4096-byte message and the call fails).
+    const infos = await this.allInfo();
+    const names = await this.d.backend.names(infos.map((i) => i.domid));
     return infos.map((i) => summarize(i, names.get(i.domid) ?? this.d.store.get(i.domid, i.handle)?.name ?? `(domain ${i.domid})`));
   }
 
@@ -175,14 +178,14 @@ export class Toolstack {
     if (rec && rec.domid !== domid && (await this.info(rec.domid))?.handle === rec.uuid) {
       throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
     }
-    for (const [id, n] of await this.d.backend.names()) {
+    for (const [id, n] of await this.d.backend.names((await this.allInfo()).map((i) => i.domid))) {
       if (n === name && id !== domid) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
     }
   }
 
   /** The names of every domain, from the device back-end (XenStore): one read per domain. */
   async namesInUse(): Promise<Set<string>> {
-    return new Set((await this.d.backend.names()).values());
+    return new Set((await this.d.backend.names((await this.allInfo()).map((i) => i.domid))).values());
   }
 
   /** The names of these domains (those that have one), from the device back-end: one read each. */
@@ -194,11 +197,13 @@ export class Toolstack {
    * Tells `onChange(domid)` when a domain's name may have changed (its name node or its whole home
    * was written or removed, by any toolstack), and `onChange()` when any may have; for callers that
    * keep the names instead of reading every domain's at each create. XenStore's watch on
-   * /local/domain (where xl and chaos keep names); undefined when this toolstack's devices are not
-   * over XenStore, whose names are then read each time. Resolves with the function that stops it.
+   * /local/domain (where xl and chaos keep names); undefined when xenstored does not
+   * answer (a noxs toolstack without it), whose names are then read each time. Resolves with the function that stops it.
    */
   async watchNames(onChange: (domid?: number) => void): Promise<(() => Promise<void>) | undefined> {
-    if (this.d.backend.method !== 'xenstore') return undefined;
+    // A noxs toolstack watches too while xenstored answers (other domains' names live there; without
+    // the watch, each create would read every domain's name); the call would hang without xenstored.
+    if (this.d.backend.method !== 'xenstore' && !(await this.d.backend.xenstoreUp?.())) return undefined;
     const id = await this.call(this.d.xen.xsWatch('/local/domain', 'names', (path) => {
       const m = /^\/local\/domain\/(\d+)(\/name)?$/.exec(path);
       if (m) onChange(Number(m[1]));

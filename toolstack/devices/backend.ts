@@ -85,6 +85,8 @@ export interface DeviceBackend {
   forget(domid: number, method?: DevMethod): Promise<void>;
   /** Names of the domains this back-end knows, by domid (includes domains other toolstacks made); only `domids` when given. */
   names(domids?: number[]): Promise<Map<number, string>>;
+  /** Whether xenstored answers now (a router that may work without it); absent: XenStore is this back-end's own. */
+  xenstoreUp?(): Promise<boolean>;
   /** Requests sent to xenstored so far, by kind (XenStore's op counter); absent for a back-end without XenStore. */
   xsOpCounts?(): Record<string, number>;
   /** Machine frame and event channel of the guest's console ring, if it has one. */

@@ -67,6 +67,10 @@ export class DeviceRouter implements DeviceBackend {
    * from the store on top. A noxs toolstack reads XenStore only if xenstored answers, else lists
    * without those names; a xenstore toolstack needs XenStore and reports its failure.
    */
+  async xenstoreUp(): Promise<boolean> {
+    return !this.o.xenstoreReachable || this.o.xenstoreReachable();
+  }
+
   async names(domids?: number[]): Promise<Map<number, string>> {
     let xs = new Map<number, string>();
     let xsOk = !this.o.xenstoreReachable || (await this.o.xenstoreReachable());
