@@ -94,12 +94,18 @@ class Daemon {
 
 type Ts = import('../../toolstack/domain.js').Toolstack;
 type Cfg = import('../../toolstack/config/domain-config.js').DomainConfig;
-let lib: { ts: Ts; cfg: (name: string, method: Method) => Cfg } | undefined;
+let lib: { ts: Ts; names: import('../../daemon/names.js').NameIndex; cfg: (name: string, method: Method) => Cfg } | undefined;
 async function library(o: Opts) {
   if (!lib) {
-    const [{ openToolstack }, { pino }, { parseJsonConfig }] = await Promise.all([import('../../toolstack/index.js'), import('pino'), import('../../toolstack/config/index.js')]);
-    const ts = openToolstack({ stateDir: STATE_DIR, log: pino({ level: 'warn' }, pino.destination(2)) }).ts;
-    lib = { ts, cfg: (name, method) => parseJsonConfig(JSON.stringify({ name, type: 'pv', kernel: o.kernel, memory: 4, vcpus: 1, dev_method: method }), name) };
+    const [{ openToolstack }, { pino }, { parseJsonConfig }, { NameIndex }] = await Promise.all([
+      import('../../toolstack/index.js'), import('pino'), import('../../toolstack/config/index.js'), import('../../daemon/names.js'),
+    ]);
+    const log = pino({ level: 'warn' }, pino.destination(2));
+    const ts = openToolstack({ stateDir: STATE_DIR, log }).ts;
+    // A long-running process keeps the names in use as chaosd does (a XenStore watch), not a read per domain per create.
+    const names = new NameIndex(ts, log);
+    await names.start();
+    lib = { ts, names, cfg: (name, method) => parseJsonConfig(JSON.stringify({ name, type: 'pv', kernel: o.kernel, memory: 4, vcpus: 1, dev_method: method }), name) };
   }
   return lib;
 }
@@ -128,7 +134,8 @@ async function create(o: Opts, marks: ReadyMarks, daemons: Map<Method, Daemon>, 
       }
       if (r.code !== 0) throw new Error(`xl create ${name}: ${r.out.trim()}`);
     } else if (l) {
-      const rec = await l.ts.create(l.cfg(name, methodOf(tool)));
+      const rec = await l.ts.create(l.cfg(name, methodOf(tool)), { taken: l.names.snapshot() });
+      l.names.set(rec.domid, rec.uuid, rec.name);
       ready.found(rec.domid);
     } else {
       const r = await daemons.get(methodOf(tool))!.request('POST', '/v1/domains', { config: daemonConfig(o, name) });
