@@ -8,7 +8,6 @@ import { monitorRunning, ShutdownMonitor } from '../../monitor.js';
 
 type Args = GlobalArgs & { 'exit-when-idle': boolean };
 
-
 /** Starts a detached monitor unless one runs already; its logs go to <state-dir>/monitor.log. */
 export function ensureMonitor(a: GlobalArgs): void {
   if (monitorRunning(a['state-dir'])) return;
