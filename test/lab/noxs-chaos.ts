@@ -40,10 +40,16 @@ export function noxsChaos(lab: Lab) {
   };
 }
 
+/** Whether the lab's hypervisor has the devctl hypercall (noxs), as the dom0 probe finds; throws when the probe itself fails. */
+export async function devctlAvailable(lab: Lab): Promise<boolean> {
+  const r = await lab.run(['node', `${PROJECT}/dist/test/lab/dom0/noxs-probe.js`, 'available'], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`noxs-probe available exited ${r.code ?? r.signal}: ${r.stderr.toString().trim()}`);
+  return (JSON.parse(r.stdout.toString()) as { available?: boolean }).available === true;
+}
+
 /** Why noxs tests skip: no lab, or a stock hypervisor (no devctl). */
 export async function noxsSkip(lab: Lab | undefined, noLab: string | false): Promise<string | false> {
   if (noLab) return noLab;
-  const r = await lab!.run(['node', `${PROJECT}/dist/test/lab/dom0/noxs-probe.js`, 'available'], { timeoutMs: 120_000 });
-  const out = r.code === 0 ? (JSON.parse(r.stdout.toString()) as { available?: boolean }) : {};
-  return out.available ? false : 'the lab runs a stock hypervisor without devctl (noxs): boot the patched one with `lab up --xen noxs`';
+  const available = await devctlAvailable(lab!).catch(() => false);
+  return available ? false : 'the lab runs a stock hypervisor without devctl (noxs): boot the patched one with `lab up --xen noxs`';
 }
