@@ -306,6 +306,15 @@ Napi::Value DomainDestroy(const Napi::CallbackInfo& info) {
 
 // ---- domain list ----
 
+// The list is packed into one buffer, kInfoRecordBytes per domain, and decoded in TypeScript
+// (toolstack/xen/info-list.ts): building one JS object per domain here cost about 0.2 ms a domain
+// under the lab's emulated CPU (16 property sets through N-API each), 200 ms a list at 1000 domains.
+// Record layout (the host's byte order: little-endian on x86): u32 domid; u32 state (bit 0 dying, 1 crashed,
+// 2 shutdown, 3 paused, 4 blocked, 5 running, 6 hvm; bits 8-15 the shutdown reason); f64 pages held;
+// f64 max KiB; f64 CPU time ns; u32 online vCPUs; u32 highest vCPU id; u32 cpupool; u32 ssidref;
+// 16 bytes handle.
+constexpr size_t kInfoRecordBytes = 64;
+
 class InfoListWorker : public XenWorker {
  public:
   InfoListWorker(Napi::Env env, uint32_t first, unsigned int max)
@@ -318,43 +327,44 @@ class InfoListWorker : public XenWorker {
     errno = 0;
     int n = xc_domain_getinfolist(xch, first_, static_cast<unsigned int>(infos_.size()), infos_.data());
     if (n < 0) return Fail("xc_domain_getinfolist");
-    infos_.resize(static_cast<size_t>(n));
+    packed_.assign(static_cast<size_t>(n) * kInfoRecordBytes, 0);
+    for (size_t i = 0; i < static_cast<size_t>(n); i++) Pack(infos_[i], packed_.data() + i * kInfoRecordBytes);
+  }
+  static void Pack(const xc_domaininfo_t& d, uint8_t* r) {
+    unsigned int reason = (d.flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
+    bool shutdown = (d.flags & XEN_DOMINF_shutdown) != 0;
+    uint32_t state = ((d.flags & XEN_DOMINF_dying) ? 1u : 0u) | ((shutdown && reason == SHUTDOWN_crash) ? 2u : 0u) |
+                     (shutdown ? 4u : 0u) | ((d.flags & XEN_DOMINF_paused) ? 8u : 0u) |
+                     ((d.flags & XEN_DOMINF_blocked) ? 16u : 0u) | ((d.flags & XEN_DOMINF_running) ? 32u : 0u) |
+                     ((d.flags & XEN_DOMINF_hvm_guest) ? 64u : 0u) | ((reason & 0xffu) << 8);
+    uint32_t domid = d.domain;
+    // In doubles: dom0's max_pages may be "unlimited" (near 2^64), and KiB = pages * 4 would wrap.
+    double pages = static_cast<double>(d.tot_pages);
+    double maxKiB = static_cast<double>(d.max_pages) * (XC_PAGE_SIZE / 1024);
+    double cpuNs = static_cast<double>(d.cpu_time);
+    uint32_t online = d.nr_online_vcpus, maxVcpu = d.max_vcpu_id, pool = d.cpupool, ssid = d.ssidref;
+    memcpy(r + 0, &domid, 4);
+    memcpy(r + 4, &state, 4);
+    memcpy(r + 8, &pages, 8);
+    memcpy(r + 16, &maxKiB, 8);
+    memcpy(r + 24, &cpuNs, 8);
+    memcpy(r + 32, &online, 4);
+    memcpy(r + 36, &maxVcpu, 4);
+    memcpy(r + 40, &pool, 4);
+    memcpy(r + 44, &ssid, 4);
+    memcpy(r + 48, d.handle, 16);
   }
   Napi::Value Result(Napi::Env env) override {
-    Napi::Array list = Napi::Array::New(env, infos_.size());
-    for (size_t i = 0; i < infos_.size(); i++) {
-      const xc_domaininfo_t& d = infos_[i];
-      Napi::Object o = Napi::Object::New(env);
-      unsigned int reason = (d.flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
-      bool shutdown = (d.flags & XEN_DOMINF_shutdown) != 0;
-      o.Set("domid", d.domain);
-      o.Set("handle", FormatUuid(d.handle));
-      o.Set("dying", (d.flags & XEN_DOMINF_dying) != 0);
-      o.Set("crashed", shutdown && reason == SHUTDOWN_crash);
-      o.Set("shutdown", shutdown);
-      o.Set("paused", (d.flags & XEN_DOMINF_paused) != 0);
-      o.Set("blocked", (d.flags & XEN_DOMINF_blocked) != 0);
-      o.Set("running", (d.flags & XEN_DOMINF_running) != 0);
-      o.Set("hvm", (d.flags & XEN_DOMINF_hvm_guest) != 0);
-      o.Set("shutdownReason", reason);
-      o.Set("nrPages", static_cast<double>(d.tot_pages));
-      // In doubles: dom0's max_pages may be "unlimited" (near 2^64), and KiB = pages * 4 would wrap.
-      o.Set("maxMemKiB", static_cast<double>(d.max_pages) * (XC_PAGE_SIZE / 1024));
-      o.Set("cpuTimeNs", static_cast<double>(d.cpu_time));
-      o.Set("nrOnlineVcpus", d.nr_online_vcpus);
-      o.Set("maxVcpuId", d.max_vcpu_id);
-      o.Set("cpupool", d.cpupool);
-      o.Set("ssidref", d.ssidref);
-      list.Set(static_cast<uint32_t>(i), o);
-    }
-    return list;
+    return Napi::Buffer<uint8_t>::Copy(env, packed_.data(), packed_.size());
   }
 
   uint32_t first_;
   std::vector<xc_domaininfo_t> infos_;
+  std::vector<uint8_t> packed_;
 };
 
-Napi::Value DomainGetInfoList(const Napi::CallbackInfo& info) {
+Napi::Value DomainGetInfoListPacked(const Napi::CallbackInfo& info) {
+  // Named as the typed call that wraps it (toolstack/xen/native.ts), which is what callers see.
   Args a(info, "domainGetInfoList");
   uint32_t first = a.Domid(a.At(0), "first");
   // At most one entry per ordinary domain id: a larger buffer could never fill.
@@ -389,7 +399,7 @@ void InitXc(Napi::Env env, Napi::Object exports) {
   exports.Set("domainUnpause", Napi::Function::New(env, DomainUnpause, "domainUnpause"));
   exports.Set("domainShutdown", Napi::Function::New(env, DomainShutdown, "domainShutdown"));
   exports.Set("domainDestroy", Napi::Function::New(env, DomainDestroy, "domainDestroy"));
-  exports.Set("domainGetInfoList", Napi::Function::New(env, DomainGetInfoList, "domainGetInfoList"));
+  exports.Set("domainGetInfoListPacked", Napi::Function::New(env, DomainGetInfoListPacked, "domainGetInfoListPacked"));
   exports.Set("evtchnAllocUnbound", Napi::Function::New(env, EvtchnAllocUnbound, "evtchnAllocUnbound"));
 }
 

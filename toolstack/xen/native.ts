@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChaosError } from '../errors.js';
 import type { DevctlNative, NativeError, NetNative, XenNative } from './types.js';
+import { decodeInfoList } from './info-list.js';
 
 /** Root of this project: the code runs from dist/toolstack/xen/, the sources sit in toolstack/xen/. */
 const PROJECT_ROOT = (() => {
@@ -48,8 +49,9 @@ export function loadNativeAt(file: string): XenNative {
   if (!fs.existsSync(file)) {
     throw new ChaosError('NATIVE_UNAVAILABLE', `the native Xen addon is not built (${file} is missing): ${BUILD_HINT}`);
   }
+  let x: XenNative & { domainGetInfoListPacked?: (first: number, max: number) => Promise<Buffer> };
   try {
-    return createRequire(import.meta.url)(file) as XenNative;
+    x = createRequire(import.meta.url)(file) as typeof x;
   } catch (err) {
     // Typically the dynamic linker: no libxenctrl.so here, or an addon built for another Node ABI.
     throw new ChaosError(
@@ -58,6 +60,14 @@ export function loadNativeAt(file: string): XenNative {
       { cause: err },
     );
   }
+  // The list comes packed (one object per domain built through N-API is slow); decoded here, so
+  // callers see DomainInfo objects. Idempotent: require() hands every caller the same exports.
+  const packed = x.domainGetInfoListPacked;
+  if (typeof packed !== 'function') {
+    throw new ChaosError('NATIVE_UNAVAILABLE', `the native Xen addon ${file} predates the packed domain list: ${BUILD_HINT}`);
+  }
+  x.domainGetInfoList = (first, max) => packed(first, max).then(decodeInfoList);
+  return x;
 }
 
 /** True for what the addon rejects with when a Xen call fails (not for argument errors). */
