@@ -386,13 +386,14 @@ async function readable(file: string, key: 'kernel' | 'ramdisk', code: ErrorCode
   const fail = (reason: string, cause?: unknown): never => {
     throw new ChaosError(code, `the ${key} ${file} ${reason}`, { key, cause });
   };
-  const st = await fs.stat(file).catch((err: NodeJS.ErrnoException) =>
-    fail(err.code === 'ENOENT' || err.code === 'ENOTDIR' ? 'does not exist' : `cannot be examined (${err.code ?? err.message})`, err));
-  if (!st.isFile()) fail('is not a regular file');
-  if (st.size === 0) fail('is empty');
-  try {
-    await fs.access(file, fs.constants.R_OK);
-  } catch (err) {
-    fail(`cannot be read (${(err as NodeJS.ErrnoException).code ?? 'no permission'})`, err);
+  // Both asked at once (one wait instead of two); the stat's answer is reported first.
+  const [stat, access] = await Promise.allSettled([fs.stat(file), fs.access(file, fs.constants.R_OK)]);
+  if (stat.status === 'rejected') {
+    const err = stat.reason as NodeJS.ErrnoException;
+    fail(err.code === 'ENOENT' || err.code === 'ENOTDIR' ? 'does not exist' : `cannot be examined (${err.code ?? err.message})`, err);
+  } else {
+    if (!stat.value.isFile()) fail('is not a regular file');
+    if (stat.value.size === 0) fail('is empty');
   }
+  if (access.status === 'rejected') fail(`cannot be read (${(access.reason as NodeJS.ErrnoException).code ?? 'no permission'})`, access.reason);
 }
