@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { run } from './proc.js';
 import { ReadyMarks } from './ready.js';
+import { localImage } from './image.js';
 
 /** xl; chaos: the toolstack in this long-running process (as chaosd and jitsud use it); chaos-cli: the `chaos` command as a new process. */
 const TOOLS = ['xl', 'chaos', 'chaos-cli'] as const;
@@ -29,6 +30,7 @@ function parseArgs(argv: string[]): Opts {
   if (!/^[a-z][a-z0-9-]{0,20}$/.test(opts.prefix)) throw new Error('--prefix must be short, lower case, letters, digits and dashes');
   if (!Number.isInteger(opts.reps) || opts.reps < 1 || opts.reps > 100) throw new Error('--reps takes 1 to 100');
   if (!fs.existsSync(opts.kernel)) throw new Error(`kernel ${opts.kernel} does not exist`);
+  opts.kernel = localImage(opts.kernel);
   return opts;
 }
 
