@@ -169,7 +169,7 @@ export class Chaosd {
         const [files, host, free] = await Promise.allSettled([
           checkFiles(cfg),
           this.hostMiB(),
-          this.takenNames(t0).then((taken) => this.o.ts.checkCreate(cfg, taken)),
+          this.o.ts.checkCreate(cfg, this.takenNames(t0)),
         ]);
         if (files.status === 'rejected') throw files.reason;
         if (host.status === 'rejected') throw host.reason;

@@ -166,15 +166,18 @@ export class Toolstack {
    * memory. The shell's phase does not know the name; callers that take a shell from a pool check here first.
    * `taken`: the names in use, when the caller has them (else they are read from the back-end).
    */
-  async checkCreate(cfg: DomainConfig, taken?: ReadonlySet<string>): Promise<void> {
+  async checkCreate(cfg: DomainConfig, taken?: ReadonlySet<string> | Promise<ReadonlySet<string>>): Promise<void> {
+    // The free memory is asked for while the names are checked (each is a wait on a Xen call).
+    const free = this.freeMiB();
+    free.catch(() => undefined);
     if (taken) {
       // The caller's snapshot of the names in use (a daemon shares one between concurrent requests).
       if (!NAME_RE.test(cfg.name)) throw new ChaosError('CONFIG_INVALID', `the name ${JSON.stringify(cfg.name)} is not a valid domain name`, { key: 'name' });
-      if (taken.has(cfg.name)) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(cfg.name)} already exists`, { key: 'name' });
+      if ((await taken).has(cfg.name)) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(cfg.name)} already exists`, { key: 'name' });
     } else {
       await this.checkName(cfg.name);
     }
-    const freeMiB = await this.freeMiB();
+    const freeMiB = await free;
     if (cfg.memoryMiB > freeMiB) {
       throw new ChaosError('NO_MEMORY', `${cfg.name} asks for ${cfg.memoryMiB} MiB but the host has ${Math.floor(freeMiB)} MiB free`);
     }
@@ -383,7 +386,7 @@ export class Toolstack {
     // which takes neither name nor memory; a failed check destroys the shell before anyone sees it.
     // `taken`: the names in use, from a long-running caller's index (daemon/names.ts) instead of a scan.
     const ops0 = this.d.backend.xsOpCounts?.();
-    const check = (async () => this.checkCreate(cfg, opts.taken === undefined ? undefined : await opts.taken))();
+    const check = this.checkCreate(cfg, opts.taken);
     const [checked, made] = await Promise.allSettled([check, this.prepare(shellSizeOf(cfg), { uuid: cfg.uuid, devMethod: cfg.devMethod })]);
     if (checked.status === 'rejected') {
       if (made.status === 'fulfilled') await this.destroyShell(made.value).catch(() => undefined);
