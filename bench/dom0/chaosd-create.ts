@@ -40,7 +40,14 @@ function parseArgs(argv: string[]): Opts {
   return o;
 }
 
-const emit = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
+/** Set when stdout fails (its reader went away): the next line throws, and the run stops through its cleanup. */
+let outputLost: Error | undefined;
+// Without a handler the EPIPE would end the process at once and leave chaosd, its shells and the guests behind.
+process.stdout.on('error', (err: Error) => { outputLost ??= err; });
+const emit = (o: object) => {
+  if (outputLost) throw new Error(`stdout failed (${outputLost.message}): stopping`);
+  process.stdout.write(JSON.stringify(o) + '\n');
+};
 const progress = (message: string) => emit({ kind: 'progress', message });
 
 /** One chaosd, with one pool of noop-sized shells, over one device method. */
@@ -211,7 +218,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => { void cleanup().then(() => process.exit(143)); });
   try {
     await sweep(o.prefix);
-    for (const d of daemons.values()) await d.start(o.high);
+    // Side by side: nothing is measured yet, and the lab's slow node starts overlap.
+    await Promise.all([...daemons.values()].map((d) => d.start(o.high)));
     progress(`chaosd up (${[...daemons.keys()].join(', ')}), pools of ${o.high} shells full`);
     for (const n of o.counts) {
       const t0 = performance.now();
