@@ -56,7 +56,7 @@ async function pid(l: Lab): Promise<string> {
   return (await l.sh(`cat ${DIR}/pid`)).trim();
 }
 
-/** Every domain Xen has (with the toolstack's names; xl list leaves out the unnamed shells). */
+/** Every domain Xen has, from chaos list (with the toolstack's names; xl list shows the unnamed shells only as "(null)"). */
 async function allDomains(l: Lab): Promise<{ domid: number; name: string }[]> {
   const r = await chaos(l, ['--no-daemon', '--state-dir', `${DIR}/state`, 'list', '--json']);
   if (r.code !== 0) throw new Error(`chaos list: ${r.stderr}`);
