@@ -1,4 +1,4 @@
-// chaosd's index of the names in use: each domain's name read once and kept until a XenStore watch says it may have changed, instead of one read per domain at every create.
+// chaosd's index of the names in use: each domain's name read once, soon after a XenStore watch says it may have changed, and kept; instead of one read per domain at every create.
 import type { DomainInfo } from '../toolstack/xen/types.js';
 import type { Log } from '../toolstack/log.js';
 
@@ -24,8 +24,17 @@ export class NameIndex {
   private everything = 0;
   private unwatch: (() => Promise<void>) | undefined;
   private watching = false;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshing = false;
+  private readonly refreshDelayMs: number;
 
-  constructor(private readonly src: NameSource, private readonly log: Log) {}
+  /**
+   * `refreshDelayMs`: how long after a watch event the index reads what changed on its own, off any
+   * create's path (events that come meanwhile join the same read).
+   */
+  constructor(private readonly src: NameSource, private readonly log: Log, opts: { refreshDelayMs?: number } = {}) {
+    this.refreshDelayMs = opts.refreshDelayMs ?? 200;
+  }
 
   /** Sets the watch; on failure the index reads every name at each snapshot (and says so once). */
   async start(): Promise<void> {
@@ -46,6 +55,27 @@ export class NameIndex {
       this.lastEvent.set(domid, this.events);
       this.known.delete(domid);
     }
+    this.scheduleRefresh();
+  }
+
+  /**
+   * Reads the names that changed soon after the events, in the background: a create then finds them
+   * known instead of reading them itself (after another toolstack made hundreds of domains, the first
+   * create would otherwise read hundreds of names). One read at a time; a failed one is left to the
+   * next snapshot.
+   */
+  private scheduleRefresh(): void {
+    if (this.refreshTimer || !this.watching) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      if (!this.watching) return;
+      if (this.refreshing) { this.scheduleRefresh(); return; }
+      this.refreshing = true;
+      this.snapshot()
+        .catch((err) => this.log.debug({ err: (err as Error).message }, 'names: a background read failed; the next create reads them'))
+        .finally(() => { this.refreshing = false; });
+    }, this.refreshDelayMs);
+    this.refreshTimer.unref();
   }
 
   /** The names in use now: one hypercall for the list of domains, and a read of each domain not known yet. */
@@ -82,6 +112,8 @@ export class NameIndex {
   get size(): number { return this.known.size; }
 
   async stop(): Promise<void> {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
     const u = this.unwatch;
     this.unwatch = undefined;
     this.watching = false;

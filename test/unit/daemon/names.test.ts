@@ -94,3 +94,34 @@ t.test('without a watch, every snapshot reads every name', async (t) => {
   await idx.snapshot();
   t.equal(src.fullScans, 2);
 });
+
+t.test('after a watch event the index reads the changed names on its own, so the next create reads none', async (t) => {
+  const src = new Source();
+  src.doms.set(0, { handle: 'h0', name: 'Domain-0' });
+  const idx = new NameIndex(src, log, { refreshDelayMs: 20 });
+  await idx.start();
+  await idx.snapshot();
+  src.reads = [];
+  // Another toolstack makes three domains; their name writes come as events, close together.
+  for (const id of [7, 8, 9]) { src.doms.set(id, { handle: `h${id}`, name: `bg${id}` }); src.onChange!(id); }
+  t.same(src.reads, [], 'nothing read at the event itself');
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(src.reads.sort(), [7, 8, 9], 'one background read took all three');
+  src.reads = [];
+  t.same([...(await idx.snapshot())].sort(), ['Domain-0', 'bg7', 'bg8', 'bg9']);
+  t.same(src.reads, [], 'the create that follows reads nothing');
+  // After stop, events schedule nothing.
+  await idx.stop();
+  src.doms.set(10, { handle: 'h10', name: 'late' });
+  t.equal(src.onChange, undefined, 'the watch is gone');
+});
+
+t.test('without a watch there is no background read', async (t) => {
+  const src = new Source();
+  src.watch = false;
+  src.doms.set(1, { handle: 'h1', name: 'x' });
+  const idx = new NameIndex(src, log, { refreshDelayMs: 5 });
+  await idx.start();
+  await new Promise((r) => setTimeout(r, 30));
+  t.equal(src.fullScans, 0, 'nothing read until a snapshot is asked for');
+});
