@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { run } from './proc.js';
 import { ReadyMarks, MARK } from './ready.js';
 import { localImage } from './image.js';
+import { untilQuiet } from './quiet.js';
 
 const CONSOLE_DIR = '/var/log/xen/console';
 /**
@@ -239,6 +240,10 @@ async function main(): Promise<void> {
         // Tools take turns within each repetition, so drift in the lab hits all of them alike.
         for (const tool of o.tools) {
           for (const d of daemons.values()) await d.untilFull(120_000);
+          // And dom0 idle: the last destroy's aftermath (xenconsoled and xenstored rescan every domain
+          // when one goes) and the refills are not charged to the next tool's create.
+          const q = await untilQuiet();
+          if (!q.quiet) progress(`dom0 was still busy after ${(q.waitedMs / 1000).toFixed(0)} s of waiting; ${tool} N=${n} rep ${rep + 1} is measured anyway`);
           const name = `${o.prefix}-m-${tool.replace('chaosd', 'cd').replace('-noxs', 'x')}-${n}-${rep}`;
           let t: Result;
           try {

@@ -13,6 +13,8 @@ const POLL_MS = 5;
 const LOOK_MS = 20;
 /** Domain ids go up to DOMID_FIRST_RESERVED (0x7ff0). */
 const MAX_DOMAINS = 0x7ff0;
+/** Domain infos asked for per hypercall. */
+const LIST_PAGE = 256;
 
 export interface ReadyWatch {
   /** performance.now() when the mark was first seen; rejects after the time-out. */
@@ -42,7 +44,23 @@ export class ReadyMarks {
 
   /** The ids of the domains there now (those a watch started now will not mistake for the new one). */
   async domids(): Promise<Set<number>> {
-    return new Set((await this.xen.domainGetInfoList(0, MAX_DOMAINS)).map((d) => d.domid));
+    return new Set(await this.listDomids());
+  }
+
+  /**
+   * Every domain id, a page of LIST_PAGE at a time: the hypercall's buffer is as large as the page
+   * asked for, and asking for every possible id (32752) every 20 ms while xl creates would load dom0
+   * under the very create being measured.
+   */
+  private async listDomids(): Promise<number[]> {
+    const ids: number[] = [];
+    for (let first = 0; first < MAX_DOMAINS;) {
+      const page = await this.xen.domainGetInfoList(first, LIST_PAGE);
+      for (const d of page) ids.push(d.domid);
+      if (page.length < LIST_PAGE) break;
+      first = page[page.length - 1].domid + 1;
+    }
+    return ids;
   }
 
   /**
@@ -87,7 +105,7 @@ export class ReadyMarks {
   /** A domain that is new since `before` and carries `name` in XenStore. */
   private async lookFor(name: string, before: ReadonlySet<number>): Promise<number | undefined> {
     if (!this.xs) return undefined;
-    const fresh = (await this.xen.domainGetInfoList(0, MAX_DOMAINS)).map((d) => d.domid).filter((d) => !before.has(d));
+    const fresh = (await this.listDomids()).filter((d) => !before.has(d));
     if (fresh.length === 0) return undefined;
     const names = await this.xs.xsBatch(fresh.map((d) => ({ op: 'read' as const, path: `/local/domain/${d}/name` })), false);
     const i = names.results.findIndex((v) => v === name);
