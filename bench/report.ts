@@ -103,16 +103,21 @@ function toolMetricTable(samples: readonly Sample[], tools: string[]): string {
   const base = baselineOf(tools), others = tools.filter((x) => x !== base);
   const head = ['what', ...tools.map((x) => `${x} median [min–max]`), ...(base ? others.map((x) => `${base} ÷ ${x}`) : [])];
   const lines = [`| ${head.join(' | ')} |`, `|---|${head.slice(1).map(() => '---:').join('|')}|`];
-  for (const metric of [...new Set(samples.map((x) => x.metric))]) {
+  // A scenario that measures several guests (parameters.guest) gets a row per guest and metric: a
+  // median or ratio never mixes two guests.
+  const guestOf = (x: Sample) => (x.parameters.guest === undefined ? '' : String(x.parameters.guest));
+  const guests = [...new Set(samples.map(guestOf))];
+  const rows = [...new Map(samples.map((x) => [`${guestOf(x)}\0${x.metric}`, { guest: guestOf(x), metric: x.metric }])).values()];
+  for (const { guest, metric } of rows) {
     const of = (tool: string) => {
-      const v = samples.filter((x) => x.metric === metric && toolOf(x) === tool).map((x) => x.value);
+      const v = samples.filter((x) => x.metric === metric && guestOf(x) === guest && toolOf(x) === tool).map((x) => x.value);
       return v.length ? summarize(v) : undefined;
     };
     const unit = samples.find((x) => x.metric === metric)?.unit ?? '';
     const cells = tools.map((x) => { const m = of(x); return m ? `${fmt(m.median)} ${unit} [${fmt(m.min)}–${fmt(m.max)}]` : '–'; });
     const b = base && of(base);
     const ratios = base ? others.map((x) => { const m = of(x); return m && b ? ratio(b.median, m.median) : '–'; }) : [];
-    lines.push(`| ${[metric, ...cells, ...ratios].join(' | ')} |`);
+    lines.push(`| ${[guests.length > 1 ? `${guest}: ${metric}` : metric, ...cells, ...ratios].join(' | ')} |`);
   }
   return lines.join('\n');
 }

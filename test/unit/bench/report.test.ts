@@ -34,6 +34,16 @@ t.test('metricTable puts several tools side by side with xl ÷ each, and shows a
   t.match(table, /\| migrate-localhost \| – \| 9000 ms \[9000–9000\] \| – \|/);
 });
 
+t.test('metricTable keeps two guests apart: a row per guest and metric, and no ratio across guests', async (t) => {
+  const m = (tool: string, guest: string, metric: string, value: number) => ({ ...s(tool, 0, value, metric), parameters: { tool, guest, rep: 0 } });
+  const table = metricTable([
+    m('xl', 'tinyx', 'save', 3000), m('chaos', 'tinyx', 'save', 1500),
+    m('xl', 'daytime', 'save', 1000), m('chaos', 'daytime', 'save', 500), m('chaos-noxs', 'daytime', 'save', 250),
+  ]);
+  t.match(table, /\| tinyx: save \| 3000 ms \[3000–3000\] \| 1500 ms \[1500–1500\] \| – \| 2\.00x \| – \|/);
+  t.match(table, /\| daytime: save \| 1000 ms \[1000–1000\] \| 500 ms \[500–500\] \| 250 ms \[250–250\] \| 2\.00x \| 4\.00x \|/);
+});
+
 t.test('metricTable without xl takes the stock vif-bridge script as the baseline: vif-bridge ÷ xendevd', async (t) => {
   const m = (tool: string, metric: string, value: number) => ({ ...s(tool, 0, value, metric), parameters: { tool, rep: 0 } });
   const table = metricTable([m('xendevd', 'vif-bridged', 300), m('vif-bridge', 'vif-bridged', 7500), m('xendevd', 'vif-connected', 500)]);
