@@ -62,18 +62,19 @@ export class DeviceRouter implements DeviceBackend {
   /** `method`: the caller knows it (a rollback, before the record exists); else the record's. */
   forget(domid: number, method?: DevMethod): Promise<void> { return this.of(method ?? this.methodOf(domid)).forget(domid); }
 
+  /** Whether xenstored answers now (always true when no probe was given: XenStore is then required). */
+  async xenstoreUp(): Promise<boolean> {
+    return !this.o.xenstoreReachable || this.o.xenstoreReachable();
+  }
+
   /**
    * XenStore's names (every domain xl or chaos over xenstore made) with the noxs domains' names
    * from the store on top. A noxs toolstack reads XenStore only if xenstored answers, else lists
    * without those names; a xenstore toolstack needs XenStore and reports its failure.
    */
-  async xenstoreUp(): Promise<boolean> {
-    return !this.o.xenstoreReachable || this.o.xenstoreReachable();
-  }
-
   async names(domids?: number[]): Promise<Map<number, string>> {
     let xs = new Map<number, string>();
-    let xsOk = !this.o.xenstoreReachable || (await this.o.xenstoreReachable());
+    let xsOk = await this.xenstoreUp();
     if (xsOk) {
       try {
         xs = await this.of('xenstore').names(domids);
