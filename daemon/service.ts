@@ -237,15 +237,15 @@ export class Chaosd {
       const inWorker: PhaseTimings = {};
       // A finish with no other under way runs in this process: a lone create skips the round trip to a
       // worker (two process switches and two messages); concurrent finishes spread over the workers.
-      const here = this.builder !== this.o.ts && this.finishing === 0;
+      const finisher = this.finishing === 0 ? this.o.ts : this.builder;
       this.finishing++;
       let rec: DomainRecord;
       try {
-        rec = await (here ? this.o.ts : this.builder).finish(shell, cfg, { paused: opts.paused, nameChecked: true, timings: inWorker });
+        rec = await finisher.finish(shell, cfg, { paused: opts.paused, nameChecked: true, timings: inWorker });
       } finally {
         this.finishing--;
       }
-      this.metrics.count(here || this.builder === this.o.ts ? 'finish_in_process' : 'finish_in_worker');
+      this.metrics.count(finisher === this.o.ts ? 'finish_in_process' : 'finish_in_worker');
       const finishMs = performance.now() - tf;
       this.metrics.observe('finish', finishMs);
       Object.assign(phases, inWorker);
