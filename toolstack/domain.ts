@@ -190,14 +190,19 @@ export class Toolstack {
     if (rec && rec.domid !== domid && (await this.info(rec.domid))?.handle === rec.uuid) {
       throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
     }
-    for (const [id, n] of await this.d.backend.names((await this.allInfo()).map((i) => i.domid))) {
+    for (const [id, n] of await this.allNames()) {
       if (n === name && id !== domid) throw new ChaosError('NAME_IN_USE', `a domain named ${JSON.stringify(name)} already exists`, { key: 'name' });
     }
   }
 
   /** The names of every domain, from the device back-end (XenStore): one read per domain. */
   async namesInUse(): Promise<Set<string>> {
-    return new Set((await this.d.backend.names((await this.allInfo()).map((i) => i.domid))).values());
+    return new Set((await this.allNames()).values());
+  }
+
+  /** The name of each domain Xen lists (read by domid: a listing of /local/domain outgrows one XenStore message at a thousand domains). */
+  private async allNames(): Promise<Map<number, string>> {
+    return this.d.backend.names((await this.allInfo()).map((i) => i.domid));
   }
 
   /** The names of these domains (those that have one), from the device back-end: one read each. */
