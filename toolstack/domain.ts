@@ -5,7 +5,7 @@ import { ChaosError } from './errors.js';
 import type { DomainConfig } from './config/domain-config.js';
 import type { DeviceBackend, DevMethod, DomainSetup, PowerRequest, ShellDevices } from './devices/backend.js';
 import { DomainStore, type DomainRecord } from './store.js';
-import type { DomainInfo, XenNative } from './xen/types.js';
+import type { DomainIdList, DomainInfo, DomainListChanges, XenNative } from './xen/types.js';
 
 /** Xen's shutdown reasons (SHUTDOWN_* in xen/sched.h). */
 export const SHUTDOWN_REASONS = ['poweroff', 'reboot', 'suspend', 'crash', 'watchdog', 'soft_reset'] as const;
@@ -116,6 +116,14 @@ export class Toolstack {
     const infos = await this.allInfo();
     const names = await this.d.backend.names(infos.map((i) => i.domid));
     return infos.map((i) => summarize(i, names.get(i.domid) ?? this.d.store.get(i.domid, i.handle)?.name ?? `(domain ${i.domid})`));
+  }
+
+  /**
+   * Every domain's id and handle, and which came and went since `previous` (a list this call gave
+   * earlier): a long-running caller (daemon/names.ts) then works on the changes, not on every domain.
+   */
+  listChanges(previous?: DomainIdList): Promise<DomainListChanges> {
+    return this.call(this.d.xen.domainListChanges(previous));
   }
 
   /** Every domain's info, a page at a time (Xen returns them in domid order). */

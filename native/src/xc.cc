@@ -373,6 +373,80 @@ Napi::Value DomainGetInfoListPacked(const Napi::CallbackInfo& info) {
   return (new InfoListWorker(info.Env(), first, max))->Start();
 }
 
+// The list of domains as (domid, handle) pairs, and what changed since an earlier such list: a
+// long-running caller (chaosd's name index) then handles only the domains that came and went, not
+// all of them at every create (a pass over a thousand domains in JavaScript, under the lab's emulated
+// CPU, took tens of milliseconds). Entry layout: u32 domid (host byte order), 16 bytes handle;
+// entries sorted by domid, as Xen lists them.
+constexpr size_t kIdEntryBytes = 20;
+constexpr unsigned int kIdPageMin = 256;
+
+class ListChangesWorker : public XenWorker {
+ public:
+  ListChangesWorker(Napi::Env env, std::vector<uint8_t> prev)
+      : XenWorker(env, "xc_domain_getinfolist"), prev_(std::move(prev)) {}
+
+ private:
+  void Run() override {
+    xc_interface* xch = XcHandle(&err_);
+    if (xch == nullptr) return;
+    // A page one larger than the last count (and a little room) usually takes the whole list at once.
+    size_t want = prev_.size() / kIdEntryBytes + kIdPageMin;
+    std::vector<xc_domaininfo_t> page(std::min<size_t>(want, kMaxDomid + 1));
+    for (uint32_t first = 0; first <= kMaxDomid;) {
+      errno = 0;
+      int n = xc_domain_getinfolist(xch, first, static_cast<unsigned int>(page.size()), page.data());
+      if (n < 0) return Fail("xc_domain_getinfolist");
+      for (int i = 0; i < n; i++) {
+        uint8_t e[kIdEntryBytes];
+        uint32_t domid = page[i].domain;
+        memcpy(e, &domid, 4);
+        memcpy(e + 4, page[i].handle, 16);
+        cur_.insert(cur_.end(), e, e + kIdEntryBytes);
+      }
+      if (static_cast<size_t>(n) < page.size()) break;
+      first = page[n - 1].domain + 1;
+    }
+    // Both lists are sorted by domid: one merge. A domid whose handle changed is a domain gone and
+    // a new one (the id was reused).
+    size_t i = 0, j = 0;
+    const size_t np = prev_.size() / kIdEntryBytes, nc = cur_.size() / kIdEntryBytes;
+    auto idAt = [](const std::vector<uint8_t>& v, size_t k) { uint32_t d; memcpy(&d, v.data() + k * kIdEntryBytes, 4); return d; };
+    auto gone = [&](size_t k) { removed_.insert(removed_.end(), prev_.begin() + k * kIdEntryBytes, prev_.begin() + k * kIdEntryBytes + 4); };
+    auto came = [&](size_t k) { added_.insert(added_.end(), cur_.begin() + k * kIdEntryBytes, cur_.begin() + (k + 1) * kIdEntryBytes); };
+    while (i < np || j < nc) {
+      if (j == nc || (i < np && idAt(prev_, i) < idAt(cur_, j))) { gone(i++); continue; }
+      if (i == np || idAt(cur_, j) < idAt(prev_, i)) { came(j++); continue; }
+      if (memcmp(prev_.data() + i * kIdEntryBytes + 4, cur_.data() + j * kIdEntryBytes + 4, 16) != 0) { gone(i); came(j); }
+      i++, j++;
+    }
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("list", Napi::Buffer<uint8_t>::Copy(env, cur_.data(), cur_.size()));
+    o.Set("added", Napi::Buffer<uint8_t>::Copy(env, added_.data(), added_.size()));
+    o.Set("removed", Napi::Buffer<uint8_t>::Copy(env, removed_.data(), removed_.size()));
+    return o;
+  }
+
+  std::vector<uint8_t> prev_, cur_, added_, removed_;
+};
+
+Napi::Value DomainListChanges(const Napi::CallbackInfo& info) {
+  // Named as the typed call that wraps it (toolstack/xen/native.ts).
+  Args a(info, "domainListChanges");
+  std::vector<uint8_t> prev = a.Bytes(a.At(0), "previous", (kMaxDomid + 1) * kIdEntryBytes);
+  if (a.ok() && prev.size() % kIdEntryBytes != 0) a.ValueError("previous must be a whole number of 20-byte entries (a list this call returned)");
+  for (size_t k = kIdEntryBytes; a.ok() && k < prev.size(); k += kIdEntryBytes) {
+    uint32_t x, y;
+    memcpy(&x, prev.data() + k - kIdEntryBytes, 4);
+    memcpy(&y, prev.data() + k, 4);
+    if (x >= y) a.ValueError("previous must be sorted by domid (a list this call returned)");
+  }
+  if (!a.ok()) return a.Reject();
+  return (new ListChangesWorker(info.Env(), std::move(prev)))->Start();
+}
+
 // ---- event channels (hypercall side; the device side is in evtchn.cc) ----
 
 Napi::Value EvtchnAllocUnbound(const Napi::CallbackInfo& info) {
@@ -400,6 +474,7 @@ void InitXc(Napi::Env env, Napi::Object exports) {
   exports.Set("domainShutdown", Napi::Function::New(env, DomainShutdown, "domainShutdown"));
   exports.Set("domainDestroy", Napi::Function::New(env, DomainDestroy, "domainDestroy"));
   exports.Set("domainGetInfoListPacked", Napi::Function::New(env, DomainGetInfoListPacked, "domainGetInfoListPacked"));
+  exports.Set("domainListChangesPacked", Napi::Function::New(env, DomainListChanges, "domainListChangesPacked"));
   exports.Set("evtchnAllocUnbound", Napi::Function::New(env, EvtchnAllocUnbound, "evtchnAllocUnbound"));
 }
 

@@ -60,6 +60,13 @@ t.test('create, build and run the noop guest through the addon alone; pause, unp
   t.match(out.shutdownInfo, { shutdown: true, shutdownReason: 0 }, 'domainShutdown(poweroff) is visible in the flags');
   t.equal(out.destroy, 'ok');
   t.equal(out.gone, true, 'gone from the domain list after domainDestroy');
+  // domainListChanges: every domain is new to a first call; against that list, the new domain alone
+  // is added (with Xen's handle); once it is gone, the list is back to the first one.
+  t.match(out.listBefore, { hasDom0: true, removed: 0 }, `the first list (${out.listBefore.count} domains) holds dom0, all of them new`);
+  t.same(out.listAfterCreate.added, [{ domid: out.domid, handle: out.createdHandle }], 'the new domain alone is added, with its handle');
+  t.same(out.listAfterCreate.removed, []);
+  t.equal(out.listAfterCreate.count, out.listBefore.count + 1);
+  t.same(out.listAfterDestroy, { added: [], removed: [], count: out.listBefore.count }, 'after the destroy, no change against the first list');
 });
 
 t.test('buildPv of bytes that are not a kernel fails in xc_dom_parse_image and leaves the domain to its caller', { skip }, async (t) => {

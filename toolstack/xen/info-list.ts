@@ -1,5 +1,5 @@
-// Decodes the addon's packed domain list (xc_domain_getinfolist, one 64-byte record per domain, laid out in native/src/xc.cc) into DomainInfo objects.
-import type { DomainInfo } from './types.js';
+// Decodes the addon's packed domain lists (laid out in native/src/xc.cc): xc_domain_getinfolist's 64-byte records into DomainInfo objects, and domainListChanges' (domid, handle) entries.
+import type { DomainInfo, DomainListChanges } from './types.js';
 
 /** Bytes per domain in the addon's buffer. */
 export const INFO_RECORD_BYTES = 64;
@@ -42,4 +42,26 @@ export function decodeInfoList(buf: Buffer): DomainInfo[] {
     };
   }
   return out;
+}
+
+/** Bytes per entry of domainListChanges' lists: u32 domid, 16 bytes handle. */
+export const ID_ENTRY_BYTES = 20;
+
+/** The addon's answer to domainListChanges, decoded: only the changes become objects, the list stays packed. */
+export function decodeListChanges(raw: { list: Buffer; added: Buffer; removed: Buffer }): DomainListChanges {
+  if (raw.list.length % ID_ENTRY_BYTES !== 0 || raw.added.length % ID_ENTRY_BYTES !== 0 || raw.removed.length % 4 !== 0) {
+    throw new Error(`domainListChanges: the addon returned lists of ${raw.list.length}, ${raw.added.length} and ${raw.removed.length} bytes, not whole entries (addon and toolstack from different builds?)`);
+  }
+  const added: { domid: number; handle: string }[] = [];
+  const hex = raw.added.length > 0 ? raw.added.toString('hex') : '';
+  for (let r = 0; r < raw.added.length; r += ID_ENTRY_BYTES) {
+    const a = (r + 4) * 2;
+    added.push({
+      domid: raw.added.readUInt32LE(r),
+      handle: `${hex.slice(a, a + 8)}-${hex.slice(a + 8, a + 12)}-${hex.slice(a + 12, a + 16)}-${hex.slice(a + 16, a + 20)}-${hex.slice(a + 20, a + 32)}`,
+    });
+  }
+  const removed: number[] = [];
+  for (let r = 0; r < raw.removed.length; r += 4) removed.push(raw.removed.readUInt32LE(r));
+  return { list: { packed: raw.list, count: raw.list.length / ID_ENTRY_BYTES }, added, removed };
 }

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChaosError } from '../errors.js';
 import type { DevctlNative, NativeError, NetNative, XenNative } from './types.js';
-import { decodeInfoList } from './info-list.js';
+import { decodeInfoList, decodeListChanges } from './info-list.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** Root of this project: the code runs from dist/toolstack/xen/, the sources sit in toolstack/xen/. */
 const PROJECT_ROOT = (() => {
@@ -49,7 +51,10 @@ export function loadNativeAt(file: string): XenNative {
   if (!fs.existsSync(file)) {
     throw new ChaosError('NATIVE_UNAVAILABLE', `the native Xen addon is not built (${file} is missing): ${BUILD_HINT}`);
   }
-  let x: XenNative & { domainGetInfoListPacked?: (first: number, max: number) => Promise<Buffer> };
+  let x: XenNative & {
+    domainGetInfoListPacked?: (first: number, max: number) => Promise<Buffer>;
+    domainListChangesPacked?: (previous: Buffer) => Promise<{ list: Buffer; added: Buffer; removed: Buffer }>;
+  };
   try {
     x = createRequire(import.meta.url)(file) as typeof x;
   } catch (err) {
@@ -67,6 +72,11 @@ export function loadNativeAt(file: string): XenNative {
     throw new ChaosError('NATIVE_UNAVAILABLE', `the native Xen addon ${file} predates the packed domain list: ${BUILD_HINT}`);
   }
   x.domainGetInfoList = (first, max) => packed(first, max).then(decodeInfoList);
+  const changes = x.domainListChangesPacked;
+  if (typeof changes !== 'function') {
+    throw new ChaosError('NATIVE_UNAVAILABLE', `the native Xen addon ${file} predates domainListChanges: ${BUILD_HINT}`);
+  }
+  x.domainListChanges = (previous) => changes(previous?.packed ?? EMPTY).then(decodeListChanges);
   return x;
 }
 

@@ -158,6 +158,22 @@ export interface NoxsConstants {
   DOMID_SELF: number; PAGE_MAX_DEVS: number; PAGE_MAGIC: number; PAGE_VERSION: number;
 }
 
+/** A list of domains as domainListChanges returned it: pass it back unchanged to the next call. */
+export interface DomainIdList {
+  /** The addon's packed entries (domid and handle, sorted by domid). */
+  readonly packed: Buffer;
+  /** How many domains it holds. */
+  readonly count: number;
+}
+
+/** What domainListChanges found: the list now, the domains new since the earlier list, and the ids gone. */
+export interface DomainListChanges {
+  list: DomainIdList;
+  /** New domains (a reused id with a new handle is one of them, and its id is also in `removed`). */
+  added: { domid: number; handle: string }[];
+  removed: number[];
+}
+
 /** The native addon, as the toolstack sees it. Every call rejects with a NativeError on failure. */
 export interface XenNative {
   version(): Promise<XenVersion>;
@@ -174,6 +190,12 @@ export interface XenNative {
   domainShutdown(domid: number, reason: number): Promise<void>;
   domainDestroy(domid: number): Promise<void>;
   domainGetInfoList(first: number, max: number): Promise<DomainInfo[]>;
+  /**
+   * Every domain's (domid, handle), and what came and went since `previous` (a list an earlier call
+   * returned; none: every domain is new). A long-running caller keeps the list and handles only the
+   * changes, instead of a pass over every domain.
+   */
+  domainListChanges(previous?: DomainIdList): Promise<DomainListChanges>;
   evtchnAllocUnbound(domid: number, remoteDomid: number): Promise<number>;
 
   buildPv(p: BuildPvParams): Promise<BuildPvResult>;

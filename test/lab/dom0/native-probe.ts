@@ -80,9 +80,14 @@ async function host(): Promise<void> {
 }
 
 async function lifecycle(name: string, kernel: string): Promise<void> {
+  const before = await xen.domainListChanges();
+  out.listBefore = { count: before.list.count, hasDom0: before.added.some((d) => d.domid === 0), removed: before.removed.length };
   const domid = await makeDomain(name, 4);
   out.domid = domid;
   try {
+    const made = await xen.domainListChanges(before.list);
+    out.listAfterCreate = { added: made.added, removed: made.removed, count: made.list.count };
+    out.createdHandle = (await info(domid))?.handle;
     out.created = flags(await info(domid));
     await step('affinity', () => xen.vcpuSetAffinity(domid, 0, [0, 1]));
     await step('memmap', () => xen.domainSetMemmapLimit(domid, 4 * 1024 + 1024));
@@ -130,6 +135,8 @@ async function lifecycle(name: string, kernel: string): Promise<void> {
   } finally {
     await destroy(domid);
   }
+  const after = await xen.domainListChanges(before.list);
+  out.listAfterDestroy = { added: after.added, removed: after.removed, count: after.list.count };
 }
 
 async function badKernel(name: string): Promise<void> {

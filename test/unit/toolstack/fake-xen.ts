@@ -1,6 +1,6 @@
 // A test double of the Xen interface for unit tests of toolstack logic: domains and a XenStore tree in memory. Never evidence of a feature.
 import fs from 'node:fs';
-import type { BuildPvParams, DomainRestoreParams, DomainSaveParams, BuildPvResult, CreateDomainParams, DomainInfo, NativeError, PhysInfo, XenNative, XenVersion, XsBatchResult, XsOp, XsPerm, XsResult } from '../../../toolstack/xen/types.js';
+import type { BuildPvParams, DomainRestoreParams, DomainSaveParams, BuildPvResult, CreateDomainParams, DomainIdList, DomainInfo, DomainListChanges, NativeError, PhysInfo, XenNative, XenVersion, XsBatchResult, XsOp, XsPerm, XsResult } from '../../../toolstack/xen/types.js';
 
 interface FakeDomain { info: DomainInfo; maxKiB?: number; ports: number }
 
@@ -54,6 +54,28 @@ export class FakeXen implements XenNative {
   async domainDestroy(domid: number) { this.calls.push(`destroy ${domid}`); this.dom(domid, 'xc_domain_destroy'); this.domains.delete(domid); }
   async domainGetInfoList(first: number, max: number): Promise<DomainInfo[]> {
     return [...this.domains.keys()].sort((a, b) => a - b).filter((id) => id >= first).slice(0, max).map((id) => ({ ...this.domains.get(id)!.info }));
+  }
+  /** The addon's list format (u32 domid, 16 bytes handle, sorted), diffed here in plain JavaScript. */
+  async domainListChanges(previous?: DomainIdList): Promise<DomainListChanges> {
+    const prev = new Map<number, string>();
+    const p = previous?.packed ?? Buffer.alloc(0);
+    for (let r = 0; r < p.length; r += 20) prev.set(p.readUInt32LE(r), p.subarray(r + 4, r + 20).toString('hex'));
+    const ids = [...this.domains.keys()].sort((a, b) => a - b);
+    const packed = Buffer.alloc(ids.length * 20);
+    const added: DomainListChanges['added'] = [];
+    const removed: number[] = [];
+    ids.forEach((domid, k) => {
+      const handle = this.domains.get(domid)!.info.handle;
+      const hex = handle.replace(/-/g, '');
+      packed.writeUInt32LE(domid, k * 20);
+      Buffer.from(hex, 'hex').copy(packed, k * 20 + 4);
+      const old = prev.get(domid);
+      if (old === hex) return;
+      if (old !== undefined) removed.push(domid);
+      added.push({ domid, handle });
+    });
+    for (const domid of prev.keys()) if (!this.domains.has(domid)) removed.push(domid);
+    return { list: { packed, count: ids.length }, added, removed: removed.sort((a, b) => a - b) };
   }
   async evtchnAllocUnbound(domid: number): Promise<number> { return ++this.dom(domid, 'xc_evtchn_alloc_unbound').ports; }
   async buildPv(p: BuildPvParams): Promise<BuildPvResult> {

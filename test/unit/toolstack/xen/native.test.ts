@@ -5,12 +5,12 @@ import path from 'node:path';
 import t from 'tap';
 import { ChaosError } from '../../../../toolstack/errors.js';
 import { NATIVE_ADDON_PATH, isNativeError, loadNative, loadNativeAt, toChaosError } from '../../../../toolstack/xen/native.js';
-import type { NativeError, XenNative } from '../../../../toolstack/xen/types.js';
+import type { DomainIdList, NativeError, XenNative } from '../../../../toolstack/xen/types.js';
 
 /** Every function of the XenNative contract: the addon must export each one. */
 const FUNCTIONS: (keyof XenNative)[] = [
   'version', 'physinfo', 'domainCreate', 'domainMaxVcpus', 'domainSetMaxMem', 'domainSetMemmapLimit', 'vcpuSetAffinity',
-  'domainPause', 'domainUnpause', 'domainShutdown', 'domainDestroy', 'domainGetInfoList', 'evtchnAllocUnbound', 'buildPv',
+  'domainPause', 'domainUnpause', 'domainShutdown', 'domainDestroy', 'domainGetInfoList', 'domainListChanges', 'evtchnAllocUnbound', 'buildPv',
   'xsBatch', 'xsIntroduceDomain', 'xsReleaseDomain', 'xsWatch', 'xsUnwatch', 'foreignRead', 'foreignWrite',
   'evtchnBindInterdomain', 'evtchnNotify', 'evtchnUnbind',
 ];
@@ -31,6 +31,8 @@ async function rejection(p: Promise<unknown>): Promise<Error & Record<string, un
 }
 
 const xen = loadNative();
+/** One entry of domainListChanges' packed list: u32 domid, 16 bytes handle. */
+const idEntry = (domid: number) => { const b = Buffer.alloc(20); b.writeUInt32LE(domid, 0); return b; };
 const goodBuild = { domid: 1, kernel: '/k', cmdline: '', memMiB: 4, maxVcpus: 1, consolePort: 1, consoleDomid: 0, storePort: 2, storeDomid: 0 };
 const goodCreate = { handle: '5f0c5e0e-8d1c-4a53-9d2a-3b7a1c7e2f10', maxVcpus: 1, maxGrantFrames: 32, maxMaptrackFrames: 0 };
 
@@ -44,6 +46,7 @@ t.test('calls that need Xen reject with a NativeError of the handle that could n
   const cases: [string, () => Promise<unknown>, string, number | undefined][] = [
     ['version', () => xen.version(), 'xc_interface_open', undefined],
     ['domainPause', () => xen.domainPause(3), 'xc_interface_open', 3],
+    ['domainListChanges', () => xen.domainListChanges(), 'xc_interface_open', undefined],
     ['buildPv', () => xen.buildPv(goodBuild), 'xc_interface_open', 1],
     ['xsBatch', () => xen.xsBatch([{ op: 'read', path: '/x' }], true), 'xs_open', undefined],
     ['xsWatch', () => xen.xsWatch('/x', 't', () => undefined), 'xs_open', undefined],
@@ -74,6 +77,10 @@ t.test('bad arguments are refused before any Xen call, with a sentence naming th
     ['domid as a string', () => xen.domainUnpause('1' as unknown as number), 'TypeError', 'ERR_INVALID_ARG_TYPE', /domainUnpause: domid must be a number, got a string/],
     ['shutdown reason', () => xen.domainShutdown(1, 6), 'RangeError', 'ERR_OUT_OF_RANGE', /reason must be a whole number from 0 to 5/],
     ['max of zero domains', () => xen.domainGetInfoList(0, 0), 'RangeError', 'ERR_OUT_OF_RANGE', /max must be a whole number from 1/],
+    ['earlier list not a Buffer', () => xen.domainListChanges({ packed: 'x', count: 0 } as unknown as DomainIdList), 'TypeError', 'ERR_INVALID_ARG_TYPE', /domainListChanges: previous must be a Buffer, got a string/],
+    ['earlier list of part entries', () => xen.domainListChanges({ packed: Buffer.alloc(21), count: 1 }), 'TypeError', 'ERR_INVALID_ARG_VALUE', /domainListChanges: previous must be a whole number of 20-byte entries/],
+    ['earlier list out of order', () => xen.domainListChanges({ packed: Buffer.concat([idEntry(5), idEntry(3)]), count: 2 }), 'TypeError', 'ERR_INVALID_ARG_VALUE', /previous must be sorted by domid/],
+    ['earlier list too long', () => xen.domainListChanges({ packed: Buffer.alloc(20 * 0x7ff1), count: 0x7ff1 }), 'RangeError', 'ERR_OUT_OF_RANGE', /previous must be at most 655040 bytes, got 655060/],
     ['no CPUs', () => xen.vcpuSetAffinity(1, 0, []), 'TypeError', 'ERR_INVALID_ARG_VALUE', /cpus must name at least one CPU/],
     ['CPU as a string', () => xen.vcpuSetAffinity(1, 0, [0, 'x' as unknown as number]), 'TypeError', 'ERR_INVALID_ARG_TYPE', /cpus\[1\] must be a number/],
     ['offset + length past the page', () => xen.foreignRead(1, 1, 4000, 200), 'RangeError', 'ERR_OUT_OF_RANGE', /foreignRead: offset \+ length must be at most 4096 \(one page\), got 4000 \+ 200 = 4200/],
