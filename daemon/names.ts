@@ -1,27 +1,44 @@
-// chaosd's index of the names in use: each domain's name read once, soon after a XenStore watch says it may have changed, and kept; instead of one read per domain at every create.
-import type { DomainInfo } from '../toolstack/xen/types.js';
+// chaosd's index of the names in use: kept up to date from the changes in Xen's domain list and a XenStore watch, so a create reads only what changed instead of every domain's name.
+import type { DomainIdList, DomainListChanges } from '../toolstack/xen/types.js';
 import type { Log } from '../toolstack/log.js';
 
 /** What the index needs of the toolstack. */
 export interface NameSource {
-  allInfo(): Promise<DomainInfo[]>;
+  /** Every domain's id and handle, and what came and went since `previous`. */
+  listChanges(previous?: DomainIdList): Promise<DomainListChanges>;
   namesOf(domids: number[]): Promise<Map<number, string>>;
   namesInUse(): Promise<Set<string>>;
   watchNames(onChange: (domid?: number) => void): Promise<(() => Promise<void>) | undefined>;
 }
 
 /**
- * The names of every domain Xen runs (whoever made it). A domain's name is read when the index
- * first sees it (by domid and Xen's handle, so a reused id is a new domain) and again after the
- * watch reports a write to its name or its home. Without a watch (devices not over XenStore, or
- * the watch could not be set), every snapshot reads every name, as a create did before.
+ * The names of every domain Xen runs (whoever made it). Each snapshot asks Xen what came and went
+ * since the last one (one hypercall; the comparison of the lists is the addon's) and reads the names
+ * of the new domains only. A domain is known by its id and Xen's handle, so a reused id is a new
+ * domain; the watch reports a write to a domain's name or home, and that name is read again. A
+ * snapshot's work grows with the changes, not with the number of domains. Without a watch (devices
+ * not over XenStore, or the watch could not be set), every snapshot reads every name.
  */
 export class NameIndex {
+  /** The last list of domains, as the addon gave it, and its domains by id (their handles). */
+  private list: DomainIdList | undefined;
+  private readonly live = new Map<number, string>();
+  /** Names read (or given by set()), by domid; `name` undefined: a domain with no name (a shell). */
   private readonly known = new Map<number, { handle: string; name: string | undefined }>();
+  /** Live domains whose name is not known yet. */
+  private readonly unread = new Set<number>();
+  /** Domains set() before the list showed them: checked against the next list. */
+  private readonly pending = new Set<number>();
+  /** How many known domains carry each name (two toolstacks racing can make two of the same name). */
+  private readonly counts = new Map<string, number>();
+  /** The names in use: the set snapshots hand out, kept up to date in place. */
+  private readonly names = new Set<string>();
   /** Events seen so far, and the last event of each domain: a read that overlaps an event of its domain is not kept. */
   private events = 0;
   private readonly lastEvent = new Map<number, number>();
   private everything = 0;
+  /** Snapshots one at a time: each applies the changes since the one before. */
+  private chain: Promise<unknown> = Promise.resolve();
   private unwatch: (() => Promise<void>) | undefined;
   private watching = false;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -50,12 +67,36 @@ export class NameIndex {
     this.events++;
     if (domid === undefined) {
       this.everything = this.events;
-      this.known.clear();
+      for (const id of [...this.known.keys()]) this.drop(id);
+      for (const id of this.live.keys()) this.unread.add(id);
     } else {
       this.lastEvent.set(domid, this.events);
-      this.known.delete(domid);
+      this.drop(domid);
+      if (this.live.has(domid)) this.unread.add(domid);
     }
     this.scheduleRefresh();
+  }
+
+  /** Forgets what the index knew of `domid`'s name. */
+  private drop(domid: number): void {
+    const k = this.known.get(domid);
+    if (!k) return;
+    this.known.delete(domid);
+    this.pending.delete(domid);
+    if (k.name === undefined) return;
+    const n = (this.counts.get(k.name) ?? 1) - 1;
+    if (n > 0) { this.counts.set(k.name, n); return; }
+    this.counts.delete(k.name);
+    this.names.delete(k.name);
+  }
+
+  private keep(domid: number, handle: string, name: string | undefined): void {
+    this.drop(domid);
+    this.known.set(domid, { handle, name });
+    this.unread.delete(domid);
+    if (name === undefined) return;
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    this.names.add(name);
   }
 
   /**
@@ -78,34 +119,68 @@ export class NameIndex {
     this.refreshTimer.unref();
   }
 
-  /** The names in use now: one hypercall for the list of domains, and a read of each domain not known yet. */
-  async snapshot(): Promise<Set<string>> {
+  /**
+   * The names in use now. The set is the index's own, kept up to date after this call returns (a
+   * caller checks names against it, it does not keep it as a record of one moment).
+   */
+  snapshot(): Promise<ReadonlySet<string>> {
     if (!this.watching) return this.src.namesInUse();
+    const next = this.chain.then(() => this.update());
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async update(): Promise<ReadonlySet<string>> {
     const started = this.events;
-    const infos = await this.src.allInfo();
-    const live = new Map(infos.map((i) => [i.domid, i.handle]));
-    for (const [domid, k] of this.known) if (live.get(domid) !== k.handle) this.known.delete(domid);
-    const unread = infos.filter((i) => !this.known.has(i.domid)).map((i) => i.domid);
-    const read = await this.src.namesOf(unread);
-    const names = new Set<string>();
-    for (const domid of unread) {
-      const name = read.get(domid);
-      if (name !== undefined) names.add(name);
-      // Kept only if no event about it came while it was read (else the next snapshot reads it again).
-      if (this.everything <= started && (this.lastEvent.get(domid) ?? 0) <= started) this.known.set(domid, { handle: live.get(domid)!, name });
+    const setBefore = [...this.pending];
+    const ch = await this.src.listChanges(this.list);
+    this.list = ch.list;
+    for (const domid of ch.removed) {
+      this.live.delete(domid);
+      this.unread.delete(domid);
+      this.drop(domid);
     }
-    for (const k of this.known.values()) if (k.name !== undefined) names.add(k.name);
+    for (const { domid, handle } of ch.added) {
+      this.live.set(domid, handle);
+      // A domain this index was told of (set()) before the list showed it.
+      if (this.known.get(domid)?.handle === handle) { this.pending.delete(domid); continue; }
+      this.drop(domid);
+      this.unread.add(domid);
+    }
+    // Told of, but not in a list asked for after: gone already (those told of since wait for the next list).
+    for (const domid of setBefore) {
+      if (!this.pending.has(domid)) continue;
+      this.pending.delete(domid);
+      if (this.live.get(domid) !== this.known.get(domid)?.handle) this.drop(domid);
+    }
+    let transient: string[] = [];
+    if (this.unread.size > 0) {
+      const ids = [...this.unread];
+      const read = await this.src.namesOf(ids);
+      for (const domid of ids) {
+        const handle = this.live.get(domid);
+        if (handle === undefined || !this.unread.has(domid)) continue;
+        const name = read.get(domid);
+        // Kept only if no event about it came while it was read (else the next snapshot reads it again).
+        if (this.everything <= started && (this.lastEvent.get(domid) ?? 0) <= started) this.keep(domid, handle, name);
+        else if (name !== undefined) transient.push(name);
+      }
+      transient = transient.filter((n) => !this.names.has(n));
+    }
     // Events of domains that are gone are no longer needed.
-    if (this.lastEvent.size > 4 * live.size + 64) for (const id of this.lastEvent.keys()) if (!live.has(id)) this.lastEvent.delete(id);
-    return names;
+    if (this.lastEvent.size > 4 * this.live.size + 64) for (const id of this.lastEvent.keys()) if (!this.live.has(id)) this.lastEvent.delete(id);
+    return transient.length > 0 ? new Set([...this.names, ...transient]) : this.names;
   }
 
   /**
-   * A name chaosd itself just gave (a create or restore it made): known at once, before the watch's
-   * event for it arrives, so that a create of the same name right after it is refused.
+   * A name chaosd itself just gave (a create or restore it made), or a shell it made (no name): known
+   * at once, before the watch's event for it arrives, so that a create of the same name right after
+   * it is refused and no snapshot reads it.
    */
-  set(domid: number, handle: string, name: string): void {
-    if (this.watching) this.known.set(domid, { handle, name });
+  set(domid: number, handle: string, name: string | undefined): void {
+    if (!this.watching) return;
+    this.keep(domid, handle, name);
+    if (this.live.get(domid) !== handle) this.pending.add(domid);
   }
 
   /** How many domains' names the index holds (for tests and logs). */

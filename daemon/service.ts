@@ -77,7 +77,7 @@ export class Chaosd {
   private readonly building = new Set<number>();
   readonly startedAt = Date.now();
   private readonly builder: Builder;
-  private snapshot: { started: number; names: Promise<Set<string>> } | undefined;
+  private snapshot: { started: number; names: Promise<ReadonlySet<string>> } | undefined;
   private host: { at: number; mib: Promise<number> } | undefined;
   private readonly nameIndex: NameIndex;
 
@@ -95,6 +95,8 @@ export class Chaosd {
       beginShell: (uuid, cls) => this.journal.append({ t: 'begin', uuid, cls, dev: o.ts.defaultDevMethod }),
       shellReady: (shell, cls, ms) => {
         this.journal.append({ t: 'shell', uuid: shell.uuid, domid: shell.domid, cls, dev: shell.devMethod ?? o.ts.defaultDevMethod });
+        // Nameless: the create that takes it does not read its name.
+        this.nameIndex.set(shell.domid, shell.uuid, undefined);
         this.metrics.observe('prepare', ms);
         this.observePrepare(shell);
       },
@@ -284,7 +286,7 @@ export class Chaosd {
    * shares a reading only if it started after the request arrived, so it sees every name given
    * before then (names being given now are in `this.names`).
    */
-  private takenNames(since: number): Promise<Set<string>> {
+  private takenNames(since: number): Promise<ReadonlySet<string>> {
     if (this.snapshot && this.snapshot.started >= since) return this.snapshot.names;
     const started = performance.now();
     const names = this.nameIndex.snapshot();

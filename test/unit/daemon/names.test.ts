@@ -1,7 +1,7 @@
 // Unit: chaosd's name index reads a domain's name once, again after a watch event or a reused id, and everything each time without a watch.
 import t from 'tap';
 import { NameIndex, type NameSource } from '../../../daemon/names.js';
-import type { DomainInfo } from '../../../toolstack/xen/types.js';
+import type { DomainIdList, DomainListChanges } from '../../../toolstack/xen/types.js';
 import type { Log } from '../../../toolstack/log.js';
 
 const log = { warn() {}, info() {}, debug() {}, error() {}, child() { return log; } } as unknown as Log;
@@ -14,8 +14,15 @@ class Source implements NameSource {
   /** Runs during a names read (to fire an event while one is under way). */
   duringRead: (() => void) | undefined;
   watch = true;
-  async allInfo(): Promise<DomainInfo[]> {
-    return [...this.doms].map(([domid, d]) => ({ domid, handle: d.handle }) as DomainInfo);
+  lists = 0;
+  /** The list is opaque to the index: here, the (domid, handle) pairs as JSON. */
+  async listChanges(previous?: DomainIdList): Promise<DomainListChanges> {
+    this.lists++;
+    const before = new Map<number, string>(previous ? JSON.parse(previous.packed.toString()) : []);
+    const now = [...this.doms].map(([domid, d]) => [domid, d.handle] as [number, string]).sort((a, b) => a[0] - b[0]);
+    const added = now.filter(([id, h]) => before.get(id) !== h).map(([domid, handle]) => ({ domid, handle }));
+    const removed = [...before].filter(([id, h]) => this.doms.get(id)?.handle !== h).map(([id]) => id);
+    return { list: { packed: Buffer.from(JSON.stringify(now)), count: now.length }, added, removed };
   }
   async namesOf(domids: number[]): Promise<Map<number, string>> {
     this.reads.push(...domids);
@@ -124,4 +131,57 @@ t.test('without a watch there is no background read', async (t) => {
   await idx.start();
   await new Promise((r) => setTimeout(r, 30));
   t.equal(src.fullScans, 0, 'nothing read until a snapshot is asked for');
+});
+
+t.test('names chaosd gives (and its nameless shells) are never read; one gone before any list showed it is dropped', async (t) => {
+  const src = new Source();
+  src.doms.set(0, { handle: 'h0', name: 'Domain-0' });
+  const idx = new NameIndex(src, log);
+  await idx.start();
+  await idx.snapshot();
+  src.reads = [];
+  // A shell made, then finished as "vm1"; another shell made and destroyed before any snapshot.
+  src.doms.set(4, { handle: 'h4', name: 'vm1' });
+  idx.set(4, 'h4', undefined);
+  idx.set(4, 'h4', 'vm1');
+  idx.set(5, 'h5', 'brief');
+  const names = await idx.snapshot();
+  t.same([...names].sort(), ['Domain-0', 'vm1']);
+  t.same(src.reads, [], 'nothing read: the list showed only what the index was told');
+  // Destroyed: the next list drops it, and the set handed out earlier follows.
+  src.doms.delete(4);
+  t.same([...(await idx.snapshot())], ['Domain-0']);
+  t.notOk(names.has('vm1'), 'the set a snapshot returned is kept up to date');
+  t.equal(idx.size, 1);
+});
+
+t.test('two domains of one name: the name stays in use until both are gone', async (t) => {
+  const src = new Source();
+  src.doms.set(1, { handle: 'h1', name: 'twin' }).set(2, { handle: 'h2', name: 'twin' });
+  const idx = new NameIndex(src, log);
+  await idx.start();
+  t.same([...(await idx.snapshot())], ['twin']);
+  src.doms.delete(1);
+  t.same([...(await idx.snapshot())], ['twin'], 'one is left');
+  src.doms.delete(2);
+  t.same([...(await idx.snapshot())], []);
+});
+
+t.test('snapshots asked for together run one after the other, each on the changes since the one before', async (t) => {
+  const src = new Source();
+  for (let i = 1; i <= 50; i++) src.doms.set(i, { handle: `h${i}`, name: `d${i}` });
+  const idx = new NameIndex(src, log);
+  await idx.start();
+  const [a, b] = await Promise.all([idx.snapshot(), idx.snapshot()]);
+  t.equal(a.size, 50);
+  t.equal(b.size, 50);
+  t.equal(src.reads.length, 50, 'each name read once, not once per snapshot');
+  t.equal(src.lists, 2);
+  // The list fails: the error reaches the caller, and the next snapshot starts from the last good list.
+  const listChanges = src.listChanges.bind(src);
+  src.listChanges = async () => { throw new Error('xc_domain_getinfolist failed'); };
+  await t.rejects(idx.snapshot(), /getinfolist/);
+  src.listChanges = listChanges;
+  src.doms.delete(50);
+  t.equal((await idx.snapshot()).size, 49);
 });
