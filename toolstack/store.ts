@@ -18,6 +18,17 @@ export interface DomainRecord {
   restarts?: number[];
 }
 
+/** Writes `file` (mode 0600) in `dir`, making the directory (0700) only when it is missing: not two more system calls at every write. */
+function writeMakingDir(dir: string, file: string, text: string): void {
+  try {
+    fs.writeFileSync(file, text, { mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(file, text, { mode: 0o600 });
+  }
+}
+
 export class DomainStore {
   private readonly dir: string;
   /** names/<name> holds the domid: finding a domain by name costs one file, not a scan of every domain. */
@@ -34,13 +45,11 @@ export class DomainStore {
 
   /** Writes to a temporary file and renames it: a crash leaves the old record or the new one, never half of one. */
   put(r: DomainRecord): void {
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const tmp = `${this.file(r.domid)}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(r, null, 2) + '\n', { mode: 0o600 });
+    writeMakingDir(this.dir, tmp, JSON.stringify(r, null, 2) + '\n');
     fs.renameSync(tmp, this.file(r.domid));
-    fs.mkdirSync(this.names, { recursive: true, mode: 0o700 });
     const ntmp = path.join(this.names, `.${r.name}.${process.pid}.tmp`);
-    fs.writeFileSync(ntmp, String(r.domid), { mode: 0o600 });
+    writeMakingDir(this.names, ntmp, String(r.domid));
     fs.renameSync(ntmp, path.join(this.names, r.name));
   }
 

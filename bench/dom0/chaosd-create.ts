@@ -51,9 +51,14 @@ const emit = (o: object) => {
 };
 const progress = (message: string) => emit({ kind: 'progress', message });
 
-/** One chaosd, with one pool of noop-sized shells, over one device method. */
+/**
+ * One chaosd, with one pool of noop-sized shells, over one device method. Its client keeps its
+ * connection between requests, as a long-running client of the API (a service that boots a VM per
+ * request) does: a measured create is one request on an open connection.
+ */
 class Daemon {
   private child: ChildProcess | undefined;
+  private readonly agent = new http.Agent({ keepAlive: true });
   readonly dir: string;
   constructor(readonly method: Method) { this.dir = `/run/lightvm-bench-chaosd-${process.pid}-${method}`; }
   get sock() { return `${this.dir}/chaosd.sock`; }
@@ -71,7 +76,7 @@ class Daemon {
   request<T = any>(method: string, p: string, body?: unknown): Promise<{ status: number; json: T }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.sock, method, path: p, agent: false, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (res) => {
+      const req = http.request({ socketPath: this.sock, method, path: p, agent: this.agent, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => { try { resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }); } catch (e) { reject(e); } });
@@ -96,6 +101,7 @@ class Daemon {
   async stop(): Promise<void> {
     if (!this.running) return;
     const exited = new Promise((r) => this.child!.once('exit', r));
+    this.agent.destroy();
     this.child!.kill('SIGTERM');
     await exited;
     fs.rmSync(this.dir, { recursive: true, force: true });
