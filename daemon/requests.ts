@@ -1,6 +1,6 @@
 // One parser per chaosd request body: JSON text in, a typed value out, or REQUEST_INVALID/CONFIG_* naming the field; nothing is done before a request parses.
 import { ChaosError } from '../toolstack/errors.js';
-import { parseJsonConfig } from '../toolstack/config/index.js';
+import { parseJsonConfig, parseObjectConfig } from '../toolstack/config/index.js';
 import type { DomainConfig } from '../toolstack/config/domain-config.js';
 
 /** The most VMs one batch request may create. */
@@ -49,8 +49,11 @@ function fields(body: Record<string, unknown>, spec: Spec, what: string): void {
 /** A domain config given as a JSON object of xl keys (docs/config.md), validated like a .json file. */
 export function parseConfig(v: unknown, where = 'request config', devMethod?: DomainConfig['devMethod']): DomainConfig {
   // The daemon's --dev-method is the default of a config that does not say.
-  const withDefault = devMethod !== undefined && typeof v === 'object' && v !== null && !Array.isArray(v) && !('dev_method' in v) ? { ...v, dev_method: devMethod } : v;
-  return parseJsonConfig(JSON.stringify(withDefault, null, 1), where);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return parseJsonConfig(JSON.stringify(v, null, 1), where);
+  const withDefault = devMethod !== undefined && !('dev_method' in v) ? { ...v, dev_method: devMethod } : v;
+  // Already parsed (the body's JSON.parse): validated as it stands, its errors citing the lines of
+  // the object printed one key per line, as the text parser would have.
+  return parseObjectConfig(withDefault as Record<string, unknown>, where);
 }
 
 export interface CreateRequest { config: DomainConfig; paused: boolean }

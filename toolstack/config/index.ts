@@ -41,6 +41,36 @@ export function parseXlConfig(text: string, file: string, overrides: readonly st
   return validateDomainConfig(applyOverrides(parseXl(text, file), overrides), file);
 }
 
+/**
+ * The settings of a configuration that is already a JSON object (an API request's), each with the
+ * line and column it has in the object printed one key per line (JSON.stringify(v, null, 1)): what
+ * parseJsonSettings would give for that text, without reading it character by character again.
+ */
+export function settingsOfObject(v: Record<string, unknown>): InputSetting[] {
+  const lines = (x: unknown) => (JSON.stringify(x, null, 1) ?? '').split('\n').length;
+  const out: InputSetting[] = [];
+  let line = 2;
+  for (const key of Object.keys(v)) {
+    const value = v[key];
+    if (value === undefined) continue;
+    const s: InputSetting = { key, value, line, column: 2 };
+    if (Array.isArray(value)) {
+      const items: number[] = [];
+      let at = line + 1;
+      for (const item of value) { items.push(at); at += lines(item); }
+      s.itemLines = items;
+    }
+    out.push(s);
+    line += lines(value);
+  }
+  return out;
+}
+
+/** Validates a configuration given as a JSON object (see settingsOfObject); `where` names it in errors. */
+export function parseObjectConfig(v: Record<string, unknown>, where: string): DomainConfig {
+  return validateDomainConfig(settingsOfObject(v), where);
+}
+
 /** Parses and validates a JSON configuration: one object with the xl keys, checked the same way. */
 export function parseJsonConfig(text: string, file: string, overrides: readonly string[] = []): DomainConfig {
   return validateDomainConfig(applyOverrides(parseJsonSettings(text, file), overrides), file);

@@ -1,6 +1,7 @@
-// Unit tests of the JSON reader: values and key places, and each syntax error with its line and column.
+// Unit tests of the JSON reader: values and key places, each syntax error with its line and column, and the same settings from an object already parsed.
 import t from 'tap';
 import { parseJsonSettings } from '../../../../toolstack/config/json-cfg.js';
+import { parseJsonConfig, parseObjectConfig, settingsOfObject } from '../../../../toolstack/config/index.js';
 import { caught, checkError } from './helpers.js';
 
 const F = 'guest.json';
@@ -61,3 +62,17 @@ for (const [what, text, want] of BAD) {
     checkError(tt, caught(() => parseJsonSettings(text, F)), { code: 'CONFIG_SYNTAX', file: F, ...want }, what);
   });
 }
+
+t.test('settingsOfObject gives what parseJsonSettings gives for the object printed one key per line', async (t) => {
+  const cases: Record<string, unknown>[] = [
+    { name: 'a', memory: 4, kernel: '/k' },
+    { name: 'a', vif: ['bridge=x', 'mac=00:16:3e:00:00:01'], memory: 4, cpus: [[0, 1], '2-3', { a: [1, 2] }], disk: [], extra: { x: { y: [1, [2, 3]] } }, on_crash: null, n: true },
+    { 10: 1, name: 'b', vif: [['nested', ['deep']], 'x'] },
+    {},
+  ];
+  for (const c of cases) t.same(settingsOfObject(c), parseJsonSettings(JSON.stringify(c, null, 1), 'request'), JSON.stringify(c));
+  // And so validation's errors cite the same lines either way.
+  const bad = { name: 'x', kernel: '/k', vif: ['bridge=br0', 'frob=1'], memory: 4 };
+  t.throws(() => parseObjectConfig(bad, 'request config'), { code: 'CONFIG_UNKNOWN_KEY', message: /^request config:6: vif\[1\] "frob=1"/ });
+  t.throws(() => parseJsonConfig(JSON.stringify(bad, null, 1), 'request config'), { code: 'CONFIG_UNKNOWN_KEY', message: /^request config:6: vif\[1\] "frob=1"/ });
+});
