@@ -39,10 +39,9 @@ export class Metrics {
     this.failures.set(k, (this.failures.get(k) ?? 0) + 1);
   }
 
-  /** Something chaosd did, by kind: shell_taken, built_from_scratch, adopted, ... */
+  /** Something chaosd did, by kind: shell_taken, built_from_scratch, adopted, ... (the label is written at render). */
   count(kind: string): void {
-    const k = labelText({ kind });
-    this.counters.set(k, (this.counters.get(k) ?? 0) + 1);
+    this.counters.set(kind, (this.counters.get(kind) ?? 0) + 1);
   }
 
   /** The exposition text; `gauges` are read at scrape time (pool levels, memory). */
@@ -61,7 +60,7 @@ export class Metrics {
     out.push('# HELP chaosd_failures_total Failed operations, by operation and error code.', '# TYPE chaosd_failures_total counter');
     for (const [k, v] of this.failures) out.push(`chaosd_failures_total${k} ${v}`);
     out.push('# HELP chaosd_events_total Things chaosd did, by kind.', '# TYPE chaosd_events_total counter');
-    for (const [k, v] of this.counters) out.push(`chaosd_events_total${k} ${v}`);
+    for (const [kind, v] of this.counters) out.push(`chaosd_events_total${labelText({ kind })} ${v}`);
     return out.join('\n') + '\n';
   }
 }
