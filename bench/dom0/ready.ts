@@ -112,15 +112,19 @@ export class ReadyMarks {
     return i >= 0 ? fresh[i] : undefined;
   }
 
-  /** The console page's frame: XenStore's ring-ref, else the toolstack's record (noxs domains have no XenStore entries). */
+  /**
+   * The console page's frame: the toolstack's record when there is one (chaos's and chaosd's domains:
+   * a file read, not a request to xenstored, which is slow to answer with a thousand domains), else
+   * XenStore's ring-ref (xl's domains).
+   */
   private async consolePage(domid: number): Promise<number | undefined> {
-    if (this.xs) {
-      const [ref] = (await this.xs.xsBatch([{ op: 'read', path: `/local/domain/${domid}/console/ring-ref` }], false)).results;
-      if (typeof ref === 'string' && /^\d+$/.test(ref)) return Number(ref);
-    }
     for (const s of this.stores) {
       const m = s.get(domid)?.consoleMfn;
       if (m !== undefined && m > 0) return m;
+    }
+    if (this.xs) {
+      const [ref] = (await this.xs.xsBatch([{ op: 'read', path: `/local/domain/${domid}/console/ring-ref` }], false)).results;
+      if (typeof ref === 'string' && /^\d+$/.test(ref)) return Number(ref);
     }
     return undefined;
   }
