@@ -196,11 +196,45 @@ async function consolesSettled(names: readonly string[], limitMs: number): Promi
   return left.size;
 }
 
-/** Destroys every domain whose name starts with the prefix (what an interrupted run left). */
+/** A chaosd's directory of this script (its pid in the name) whose run is over: what a killed run left. */
+function deadDaemonDirs(): string[] {
+  let entries: string[];
+  try { entries = fs.readdirSync('/run'); } catch { return []; }
+  return entries.flatMap((d) => {
+    const m = /^lightvm-bench-chaosd-(\d+)-(?:xenstore|noxs)$/.exec(d);
+    if (!m || Number(m[1]) === process.pid) return [];
+    try { process.kill(Number(m[1]), 0); return []; } catch { return [`/run/${d}`]; }
+  });
+}
+
+/**
+ * Destroys every domain whose name starts with the prefix (what an interrupted run left): those xl
+ * lists by name, and noxs guests, which have no name in XenStore, by the toolstack's records (this
+ * script's state directory and those of its chaosds whose run died). Through the toolstack, so their
+ * noxs devices go too.
+ */
 async function sweep(prefix: string): Promise<void> {
   const r = await run('xl', ['list']);
   const names = r.out.split('\n').slice(1).map((l) => l.split(/\s+/)[0]).filter((n) => n && n.startsWith(`${prefix}-`));
   await pool(names.length, 4, async (i) => { await run('xl', ['destroy', names[i]]); });
+  const dead = deadDaemonDirs();
+  const dirs = [STATE_DIR, ...dead.map((d) => `${d}/state`)].filter((d) => fs.existsSync(`${d}/domains`));
+  if (dirs.length > 0) {
+    const [{ openToolstack }, { DomainStore }, { pino }] = await Promise.all([import('../../toolstack/index.js'), import('../../toolstack/store.js'), import('pino')]);
+    const log = pino({ level: 'silent' });
+    for (const dir of dirs) {
+      const left = new DomainStore(dir).all().filter((rec) => rec.name.startsWith(`${prefix}-`));
+      if (left.length === 0) continue;
+      const ts = openToolstack({ stateDir: dir, log }).ts;
+      const live = new Map((await ts.allInfo()).map((i) => [i.domid, i.handle]));
+      for (const rec of left) {
+        // Only the domain the record is of (ids are reused); a record of a domain gone is just removed.
+        if (live.get(rec.domid) === rec.uuid) await ts.destroy(rec.domid).catch((err: Error) => progress(`sweep: ${rec.name} (domain ${rec.domid}): ${err.message}`));
+        else new DomainStore(dir).remove(rec.domid);
+      }
+    }
+  }
+  for (const d of dead) fs.rmSync(d, { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {

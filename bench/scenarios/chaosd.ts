@@ -13,7 +13,7 @@ const batchOf = (o: ScenarioOptions) => (o.full ? 500 : 20);
 
 const scenario: Scenario = {
   name: 'chaosd',
-  description: 'xl vs chaos in process (over XenStore, over noxs) vs chaosd with pools of shells (over XenStore, over noxs: the full LightVM): create call or API request to the guest\'s ready mark, read from its console ring, with N guests running (made by chaosd over XenStore); each measured create starts once the pools are full and dom0 is idle (90% over 200 ms, at most 10 s); creates per second for a batch through chaosd',
+  description: 'xl vs chaos in process (over XenStore, over noxs) vs chaosd with pools of shells (over XenStore, over noxs: the full LightVM): create call or API request (on the client\'s open connection) to the guest\'s ready mark, read from its console ring, with N guests running (made by chaosd over XenStore); each measured create starts once the pools are full and dom0 is idle (90% over 200 ms, at most 10 s); creates per second for a batch through chaosd',
   // 4 MiB guests plus Xen's per-domain overhead, dom0, Xen, and two daemons' shells.
   memoryMiB: (o) => 1024 + 512 + Math.max(Math.max(...countsOf(o)), batchOf(o)) * 6 + 2 * 8 * 6 + 256,
   estimateSeconds: (o) => countsOf(o).length * (o.reps ?? 3) * (o.tools ?? TOOLS).length * 3 + Math.max(...countsOf(o)) * 1 + batchOf(o) * 1.5,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import t, { type Test } from 'tap';
 import { PROJECT_ROOT } from '../../lab/config.js';
-import { labOrSkip, NOOP_KERNEL, PROJECT, READY, xlList } from './fixture.js';
+import { chaos, labOrSkip, NOOP_KERNEL, PROJECT, putFile, READY, xlList } from './fixture.js';
 import { noxsSkip } from './noxs-chaos.js';
 
 const { lab, skip } = labOrSkip();
@@ -84,10 +84,15 @@ async function benchDaemons(): Promise<string> {
   return lab!.sh(`for p in /proc/[0-9]*; do a=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null) || continue; case "$a" in */run/lightvm-bench-chaosd[-]*) echo "pid \${p#/proc/}: $a";; esac; done; ls -d /run/lightvm-bench-chaosd[-]* 2>/dev/null; true`);
 }
 
-/** Runs chaosd-create.js and checks that it left nothing: no domain, no noxs device, no chaosd. */
-async function chaosdCreate(t: Test, args: string[]): Promise<Record<string, unknown>[]> {
-  const [before, devices, left] = await Promise.all([domids(), noxsdTotal(), benchDaemons()]);
-  t.equal(left, '', 'no chaosd of an earlier run is left over');
+/**
+ * Runs chaosd-create.js and checks that it left nothing: no domain, no noxs device, no chaosd.
+ * `clean`: the domains and devices to come back to (what there was before a test left something for
+ * the script's sweep to find); else those there when it starts, with no chaosd of an earlier run.
+ */
+async function chaosdCreate(t: Test, args: string[], clean?: { domids: number[]; devices: number }): Promise<Record<string, unknown>[]> {
+  const [now, devicesNow, left] = await Promise.all([domids(), noxsdTotal(), benchDaemons()]);
+  const before = clean?.domids ?? now, devices = clean?.devices ?? devicesNow;
+  if (!clean) t.equal(left, '', 'no chaosd of an earlier run is left over');
   const t0 = performance.now();
   // Pools of one shell: a chaosd start (both at once, then one per batch) fills its pool sooner.
   const lines = await script('chaosd-create.js', [...args, '--kernel', NOOP_KERNEL, '--high', '1']);
@@ -139,6 +144,21 @@ t.test('chaosd-create.js --background noxs: the background guests come from chao
   const progress = progressOf(lines);
   t.ok(progress.includes('2/2 background guests'), 'chaosd made the two background guests');
   t.ok(progress.some((m) => /^2 guests running \(made in \d+ s by chaosd over noxs\)$/.test(m)), 'over noxs');
+});
+
+t.test('chaosd-create.js sweeps a noxs guest that a killed run left: no name in XenStore, found by its chaosd\'s record', { skip: noxs }, async (t) => {
+  const prefix = `tcs${process.pid.toString(36)}`;
+  // The directory of a chaosd of this script whose process is gone (no pid is above 2^22).
+  const dead = '/run/lightvm-bench-chaosd-4194304-noxs';
+  const clean = { domids: await domids(), devices: await noxsdTotal() };
+  const name = `${prefix}-m-cdx-0-0`;
+  await putFile(lab!, `/tmp/${prefix}.cfg`, `name = "${name}"\ntype = "pv"\nkernel = "${NOOP_KERNEL}"\nmemory = 4\n`);
+  const made = await chaos(lab!, ['--no-daemon', '--state-dir', `${dead}/state`, 'create', '--dev-method', 'noxs', `/tmp/${prefix}.cfg`]);
+  t.equal(made.code, 0, `the leftover made${made.code ? `: ${made.stderr}` : ''}`);
+  t.teardown(async () => { await chaos(lab!, ['--no-daemon', '--state-dir', `${dead}/state`, 'destroy', name]); await lab!.run(['rm', '-rf', dead]); });
+  t.notOk((await xlList(lab!)).some((d) => d.name === name), 'xl list does not show it by name (a noxs guest has none in XenStore)');
+  t.equal((await domids()).length, clean.domids.length + 1, 'Xen runs it');
+  await chaosdCreate(t, ['--tools', 'chaosd-noxs', '--counts', '0', '--reps', '1', '--batch', '0', '--prefix', prefix], clean);
 });
 
 t.test('chaosd-create.js: a tool it does not know is a clear error', { skip }, async (t) => {
