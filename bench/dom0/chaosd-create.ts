@@ -223,14 +223,15 @@ async function sweep(prefix: string): Promise<void> {
     const [{ openToolstack }, { DomainStore }, { pino }] = await Promise.all([import('../../toolstack/index.js'), import('../../toolstack/store.js'), import('pino')]);
     const log = pino({ level: 'silent' });
     for (const dir of dirs) {
-      const left = new DomainStore(dir).all().filter((rec) => rec.name.startsWith(`${prefix}-`));
+      const store = new DomainStore(dir);
+      const left = store.all().filter((rec) => rec.name.startsWith(`${prefix}-`));
       if (left.length === 0) continue;
       const ts = openToolstack({ stateDir: dir, log }).ts;
       const live = new Map((await ts.allInfo()).map((i) => [i.domid, i.handle]));
       for (const rec of left) {
         // Only the domain the record is of (ids are reused); a record of a domain gone is just removed.
         if (live.get(rec.domid) === rec.uuid) await ts.destroy(rec.domid).catch((err: Error) => progress(`sweep: ${rec.name} (domain ${rec.domid}): ${err.message}`));
-        else new DomainStore(dir).remove(rec.domid);
+        else store.remove(rec.domid);
       }
     }
   }

@@ -390,7 +390,7 @@ class ListChangesWorker : public XenWorker {
   void Run() override {
     xc_interface* xch = XcHandle(&err_);
     if (xch == nullptr) return;
-    // A page one larger than the last count (and a little room) usually takes the whole list at once.
+    // A page of the last count and some room usually takes the whole list in one call.
     size_t want = prev_.size() / kIdEntryBytes + kIdPageMin;
     std::vector<xc_domaininfo_t> page(std::min<size_t>(want, kMaxDomid + 1));
     for (uint32_t first = 0; first <= kMaxDomid;) {
