@@ -46,6 +46,11 @@ Napi::Value Queue(Napi::Env env, const char* call, int64_t domid, XcCall::Fn fn,
   return (new XcCall(env, call, domid, returnsValue, std::move(fn)))->Start();
 }
 
+/** A call Xen answers at once (a domctl that only sets or reads a field): made here, its promise settled. */
+Napi::Value Now(Napi::Env env, const char* call, int64_t domid, XcCall::Fn fn, bool returnsValue = false) {
+  return (new XcCall(env, call, domid, returnsValue, std::move(fn)))->StartHere();
+}
+
 // ---- host ----
 
 class VersionWorker : public XenWorker {
@@ -84,7 +89,7 @@ class VersionWorker : public XenWorker {
 };
 
 Napi::Value Version(const Napi::CallbackInfo& info) {
-  return (new VersionWorker(info.Env()))->Start();
+  return (new VersionWorker(info.Env()))->StartHere();
 }
 
 class PhysinfoWorker : public XenWorker {
@@ -130,7 +135,7 @@ class PhysinfoWorker : public XenWorker {
 };
 
 Napi::Value Physinfo(const Napi::CallbackInfo& info) {
-  return (new PhysinfoWorker(info.Env()))->Start();
+  return (new PhysinfoWorker(info.Env()))->StartHere();
 }
 
 // ---- domain creation and limits ----
@@ -189,7 +194,7 @@ Napi::Value DomainMaxVcpus(const Napi::CallbackInfo& info) {
   uint32_t domid = a.Domid(a.At(0), "domid");
   unsigned int max = static_cast<unsigned int>(a.Int(a.At(1), "max", 1, 0xffff));
   if (!a.ok()) return a.Reject();
-  return Queue(info.Env(), "xc_domain_max_vcpus", domid,
+  return Now(info.Env(), "xc_domain_max_vcpus", domid,
                [=](xc_interface* xch) { return xc_domain_max_vcpus(xch, domid, max); });
 }
 
@@ -198,7 +203,7 @@ Napi::Value DomainSetMaxMem(const Napi::CallbackInfo& info) {
   uint32_t domid = a.Domid(a.At(0), "domid");
   uint64_t kib = a.Uint(a.At(1), "kib", kMaxSafeInt);
   if (!a.ok()) return a.Reject();
-  return Queue(info.Env(), "xc_domain_setmaxmem", domid,
+  return Now(info.Env(), "xc_domain_setmaxmem", domid,
                [=](xc_interface* xch) { return xc_domain_setmaxmem(xch, domid, kib); });
 }
 
@@ -207,7 +212,7 @@ Napi::Value DomainSetMemmapLimit(const Napi::CallbackInfo& info) {
   uint32_t domid = a.Domid(a.At(0), "domid");
   unsigned long kib = static_cast<unsigned long>(a.Uint(a.At(1), "kib", kMaxSafeInt));
   if (!a.ok()) return a.Reject();
-  return Queue(info.Env(), "xc_domain_set_memmap_limit", domid,
+  return Now(info.Env(), "xc_domain_set_memmap_limit", domid,
                [=](xc_interface* xch) { return xc_domain_set_memmap_limit(xch, domid, kib); });
 }
 
@@ -276,14 +281,14 @@ Napi::Value DomainPause(const Napi::CallbackInfo& info) {
   Args a(info, "domainPause");
   uint32_t domid = a.Domid(a.At(0), "domid");
   if (!a.ok()) return a.Reject();
-  return Queue(info.Env(), "xc_domain_pause", domid, [=](xc_interface* xch) { return xc_domain_pause(xch, domid); });
+  return Now(info.Env(), "xc_domain_pause", domid, [=](xc_interface* xch) { return xc_domain_pause(xch, domid); });
 }
 
 Napi::Value DomainUnpause(const Napi::CallbackInfo& info) {
   Args a(info, "domainUnpause");
   uint32_t domid = a.Domid(a.At(0), "domid");
   if (!a.ok()) return a.Reject();
-  return Queue(info.Env(), "xc_domain_unpause", domid,
+  return Now(info.Env(), "xc_domain_unpause", domid,
                [=](xc_interface* xch) { return xc_domain_unpause(xch, domid); });
 }
 
@@ -292,7 +297,7 @@ Napi::Value DomainShutdown(const Napi::CallbackInfo& info) {
   uint32_t domid = a.Domid(a.At(0), "domid");
   int reason = static_cast<int>(a.Int(a.At(1), "reason", 0, SHUTDOWN_MAX));
   if (!a.ok()) return a.Reject();
-  return Queue(info.Env(), "xc_domain_shutdown", domid,
+  return Now(info.Env(), "xc_domain_shutdown", domid,
                [=](xc_interface* xch) { return xc_domain_shutdown(xch, domid, reason); });
 }
 
@@ -444,7 +449,7 @@ Napi::Value DomainListChanges(const Napi::CallbackInfo& info) {
     if (x >= y) a.ValueError("previous must be sorted by domid (a list this call returned)");
   }
   if (!a.ok()) return a.Reject();
-  return (new ListChangesWorker(info.Env(), std::move(prev)))->Start();
+  return (new ListChangesWorker(info.Env(), std::move(prev)))->StartHere();
 }
 
 // ---- event channels (hypercall side; the device side is in evtchn.cc) ----

@@ -29,6 +29,8 @@ t.test('version, physinfo and the domain list come from Xen 4.17', { skip }, asy
   t.ok(dom0, 'dom0 is listed');
   t.match(dom0, { dying: false, shutdown: false, paused: false, hvm: false, nrOnlineVcpus: 2 });
   t.ok(dom0!.nrPages > 0 && dom0!.maxMemKiB > 0, 'dom0 holds memory');
+  t.match(out.unpauseMissing, { error: { call: 'xc_domain_unpause', code: 'ESRCH', domid: 0x7fef } }, 'a call made on the JS thread that fails rejects with a NativeError, as one from the thread pool does');
+  t.same(out.atOnce, { physinfo: true, listChanges: true, unpauseMissing: true, list: false }, 'physinfo, the list\'s changes and unpause settle on the JS thread, failure included; the full list still goes through the thread pool');
 });
 
 t.test('create, build and run the noop guest through the addon alone; pause, unpause, shutdown and destroy', { skip }, async (t) => {

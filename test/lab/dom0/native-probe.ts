@@ -73,10 +73,33 @@ function flags(d: DomainInfo | undefined): unknown {
   return d && { paused: d.paused, running: d.running, blocked: d.blocked, shutdown: d.shutdown, shutdownReason: d.shutdownReason, dying: d.dying, nrPages: d.nrPages, maxMemKiB: d.maxMemKiB, nrOnlineVcpus: d.nrOnlineVcpus };
 }
 
+/**
+ * Whether the call's promise was settled when the call returned (it ran on the JS thread): a
+ * callback on a settled promise runs before a continuation queued after it.
+ */
+async function settledAtOnce(f: () => Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  const p = f();
+  p.then(() => { settled = true; }, () => { settled = true; });
+  await null;
+  const atOnce = settled;
+  await p.catch(() => undefined);
+  return atOnce;
+}
+
 async function host(): Promise<void> {
   await step('version', () => xen.version());
   await step('physinfo', () => xen.physinfo());
   await step('list', () => xen.domainGetInfoList(0, 256));
+  // DOMID_FIRST_RESERVED - 1: a valid id no domain of the lab has.
+  await step('unpauseMissing', () => xen.domainUnpause(0x7fef));
+  out.atOnce = {
+    physinfo: await settledAtOnce(() => xen.physinfo()),
+    // The addon's own function: the typed wrapper decodes in a then(), one more turn.
+    listChanges: await settledAtOnce(() => (xen as unknown as { domainListChangesPacked(p: Buffer): Promise<unknown> }).domainListChangesPacked(Buffer.alloc(0))),
+    unpauseMissing: await settledAtOnce(() => xen.domainUnpause(0x7fef)),
+    list: await settledAtOnce(() => xen.domainGetInfoList(0, 256)),
+  };
 }
 
 async function lifecycle(name: string, kernel: string): Promise<void> {
