@@ -1,4 +1,4 @@
-// libxenforeignmemory: copy bytes out of, or into, one page of a guest through a temporary mapping.
+// libxenforeignmemory: copy bytes out of, or into, one page of a guest through a temporary mapping (on the JS thread: a map, a copy of at most a page and an unmap never wait).
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -76,7 +76,7 @@ Napi::Value ForeignRead(const Napi::CallbackInfo& info) {
   int64_t len = a.Int(a.At(3), "length", 0, kPage);
   CheckSpan(a, off, len);
   if (!a.ok()) return a.Reject();
-  return (new ForeignWorker(info.Env(), false, domid, mfn, static_cast<size_t>(off), {}, static_cast<size_t>(len)))->Start();
+  return (new ForeignWorker(info.Env(), false, domid, mfn, static_cast<size_t>(off), {}, static_cast<size_t>(len)))->StartHere();
 }
 
 Napi::Value ForeignWrite(const Napi::CallbackInfo& info) {
@@ -88,7 +88,7 @@ Napi::Value ForeignWrite(const Napi::CallbackInfo& info) {
   CheckSpan(a, off, static_cast<int64_t>(data.size()));
   if (!a.ok()) return a.Reject();
   size_t len = data.size();
-  return (new ForeignWorker(info.Env(), true, domid, mfn, static_cast<size_t>(off), std::move(data), len))->Start();
+  return (new ForeignWorker(info.Env(), true, domid, mfn, static_cast<size_t>(off), std::move(data), len))->StartHere();
 }
 
 }  // namespace

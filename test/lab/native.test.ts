@@ -58,6 +58,7 @@ t.test('create, build and run the noop guest through the addon alone; pause, unp
   t.equal(out.unbind, 'ok');
   t.equal(out.foreignWrite, 'ok');
   t.equal(out.readBack, 'native-probe', 'foreignWrite then foreignRead round-trips through guest memory');
+  t.equal(out.foreignAtOnce, true, 'a copy out of one guest page is made on the JS thread: its promise is settled when the call returns');
   t.equal(out.release, 'ok', 'released from xenstored');
   t.match(out.shutdownInfo, { shutdown: true, shutdownReason: 0 }, 'domainShutdown(poweroff) is visible in the flags');
   t.equal(out.destroy, 'ok');

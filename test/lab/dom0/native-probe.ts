@@ -149,6 +149,7 @@ async function lifecycle(name: string, kernel: string): Promise<void> {
     }
     // The console's input ring (offset 0): noop never reads it, so writing there disturbs nothing.
     await step('foreignWrite', () => xen.foreignWrite(domid, built.consoleMfn, 0, Buffer.from('native-probe')));
+    out.foreignAtOnce = await settledAtOnce(() => xen.foreignRead(domid, built.consoleMfn, 0, 16));
     out.readBack = (await xen.foreignRead(domid, built.consoleMfn, 0, 12)).toString('latin1');
 
     await step('release', () => xen.xsReleaseDomain(domid));
