@@ -149,6 +149,7 @@ async function create(o: Opts, marks: ReadyMarks, daemons: Map<Method, Daemon>, 
         r = await run('xl', ['create', '-q', cfgFile]);
       }
       if (r.code !== 0) throw new Error(`xl create ${name}: ${r.out.trim()}`);
+      ready.returned();
     } else if (l) {
       const rec = await l.ts.create(l.cfg(name, methodOf(tool)), { taken: l.names.snapshot() });
       l.names.set(rec.domid, rec.uuid, rec.name);

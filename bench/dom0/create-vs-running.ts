@@ -73,6 +73,7 @@ async function create(o: Opts, marks: ReadyMarks, tool: Tool, name: string): Pro
     } else {
       const r = tool === 'xl' ? await run('xl', ['create', '-q', cfg]) : await run('node', [CHAOS_CLI, '--state-dir', STATE_DIR, 'create', cfg]);
       if (r.code !== 0) throw new Error(`${tool} create ${name} failed: ${r.out.trim()}`);
+      ready.returned();
     }
   } catch (err) {
     ready.cancel();

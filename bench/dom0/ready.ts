@@ -19,8 +19,10 @@ const LIST_PAGE = 256;
 export interface ReadyWatch {
   /** performance.now() when the mark was first seen; rejects after the time-out. */
   promise: Promise<number>;
-  /** The domain is known (the create call said so): no need to look for it by name. */
+  /** The domain is known (the create call said so): no need to look for it by name. Checks at once. */
   found(domid: number): void;
+  /** The create call returned without saying the id (xl): looks for the domain and its mark at once. */
+  returned(): void;
   cancel(): void;
 }
 
@@ -69,16 +71,24 @@ export class ReadyMarks {
    * not pay for a search running beside their create).
    */
   watch(name: string, before: ReadonlySet<number> | undefined, timeoutMs: number): ReadyWatch {
-    let domid: number | undefined, mfn: number | undefined, stopped = false;
+    let domid: number | undefined, mfn: number | undefined, stopped = false, lookNow = false;
     let timer: NodeJS.Timeout | undefined;
-    const stop = () => { stopped = true; clearTimeout(timer); };
+    // The wait between two polls, cut short when the create call returns (so the mark is seen when it
+    // is there, not up to a poll later: for every tool alike).
+    let wake: (() => void) | undefined;
+    const nap = () => new Promise<void>((r) => {
+      const t = setTimeout(r, POLL_MS);
+      wake = () => { clearTimeout(t); r(); };
+    });
+    const stop = () => { stopped = true; clearTimeout(timer); wake?.(); };
     const promise = new Promise<number>((resolve, reject) => {
       timer = setTimeout(() => { stop(); reject(new Error(`${name}: no ready mark within ${timeoutMs} ms${domid === undefined ? ' (its domain was never found)' : mfn === undefined ? ` (domain ${domid}: its console page was never found)` : ''}`)); }, timeoutMs);
       let lastLook = 0;
       const tick = async () => {
         while (!stopped) {
           try {
-            if (domid === undefined && before && performance.now() - lastLook >= LOOK_MS) {
+            if (domid === undefined && before && (lookNow || performance.now() - lastLook >= LOOK_MS)) {
+              lookNow = false;
               lastLook = performance.now();
               domid = await this.lookFor(name, before);
             }
@@ -90,14 +100,20 @@ export class ReadyMarks {
               return;
             }
           } catch { /* the domain is still being built, or went away: the time-out says so */ }
-          await new Promise((r) => setTimeout(r, POLL_MS));
+          await nap();
+          wake = undefined;
         }
       };
       void tick();
     });
     // Awaited only once the create call returns: a time-out while the call still runs must not be an unhandled rejection.
     promise.catch(() => undefined);
-    return { promise, found: (d) => { if (domid === undefined) domid = d; }, cancel: stop };
+    return {
+      promise,
+      found: (d) => { if (domid === undefined) domid = d; wake?.(); },
+      returned: () => { lookNow = true; wake?.(); },
+      cancel: stop,
+    };
   }
 
   close(): void { this.xs?.close(); }
