@@ -134,11 +134,12 @@ t.test('chaosd-create.js: each of the five tools makes a guest at N = 0 and 2, c
   t.notOk((await xlList(lab!)).some((d) => d.name.startsWith(`${prefix}-`)), 'xl list shows none of its guests');
 });
 
-t.test('chaosd-create.js --background noxs: the background guests come from chaosd over noxs', { skip: noxs }, async (t) => {
+t.test('chaosd-create.js --background noxs --warmup 1: the background guests come from chaosd over noxs; warm-up creates are not samples', { skip: noxs }, async (t) => {
   const prefix = `tcn${process.pid.toString(36)}`;
-  const lines = await chaosdCreate(t, ['--tools', 'xl,chaosd-noxs', '--counts', '2', '--reps', '1', '--batch', '0', '--background', 'noxs', '--prefix', prefix]);
+  const lines = await chaosdCreate(t, ['--tools', 'xl,chaosd-noxs', '--counts', '2', '--reps', '1', '--batch', '0', '--background', 'noxs', '--prefix', prefix, '--warmup', '1']);
   const got = samples(lines).filter((m) => m.metric === 'create-to-ready').map((m) => `${m.tool} N=${m.running}`).sort();
-  t.same(got, ['chaosd-noxs N=2', 'xl N=2'], 'one sample per tool');
+  t.same(got, ['chaosd-noxs N=2', 'xl N=2'], 'one sample per tool: the warm-up creates are not counted');
+  t.ok(progressOf(lines).includes('1 unmeasured create(s) per tool done'), 'the warm-up ran');
   t.ok(samples(lines).filter((m) => m.metric !== 'create-phase').every((m) => typeof m.value === 'number' && m.value > 0), 'every time is a positive number');
   t.notOk(samples(lines).some((m) => m.metric === 'batch-creates-per-second'), 'no batch with --batch 0');
   const progress = progressOf(lines);
