@@ -43,15 +43,18 @@ function validEntry(e: unknown): e is JournalEntry {
 }
 
 /**
- * An append-only file of JournalEntry lines. Every append is one write(2) of a whole line, then
- * fdatasync: a kill -9 loses nothing written, a power cut nothing synced. A line cut short by a
- * crash (the last one) is ignored on replay.
+ * An append-only file of JournalEntry lines. Every append is one write(2) of a whole line: once it
+ * returns, the line is in the kernel's page cache, and a kill -9 of chaosd (the crash the journal is
+ * for) loses nothing. It is not synced to disk by default: the journal is reconciled with the domains
+ * Xen still runs, and what would lose unsynced lines (dom0 crashing or the power going) ends Xen and
+ * every domain with it, so no line could matter after it. `sync` adds an fdatasync per line, for a
+ * journal someone reads for other reasons. A line cut short (the last one) is ignored on replay.
  */
 export class Journal {
   private fd: number | undefined;
   readonly file: string;
 
-  constructor(dir: string, private readonly sync = true) {
+  constructor(dir: string, private readonly sync = false) {
     this.file = path.join(dir, 'journal.jsonl');
   }
 
