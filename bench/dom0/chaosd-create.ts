@@ -135,7 +135,7 @@ async function create(o: Opts, marks: ReadyMarks, daemons: Map<Method, Daemon>, 
   const l = tool === 'chaos' || tool === 'chaos-noxs' ? await library(o) : undefined;
   let cfgFile = '';
   if (tool === 'xl') { cfgFile = `/tmp/${name}.cfg`; fs.writeFileSync(cfgFile, `name="${name}"\ntype="pv"\nkernel="${o.kernel}"\nmemory=4\nvcpus=1\n`); }
-  const ready = marks.watch(name, tool === 'xl' ? await marks.domids() : undefined, o.timeoutMs);
+  let ready = marks.watch(name, tool === 'xl' ? await marks.domids() : undefined, o.timeoutMs);
   const t0 = performance.now();
   let fromPool: boolean | undefined;
   let phases: Record<string, number> | undefined;
@@ -147,6 +147,9 @@ async function create(o: Opts, marks: ReadyMarks, daemons: Map<Method, Daemon>, 
       if (r.code !== 0 && /console tty: timed out/.test(r.out)) {
         progress(`xl create ${name}: libxl timed out waiting for the console tty; destroyed and tried again (the time counts from the first attempt)`);
         await run('xl', ['destroy', name]);
+        // A new watch: the old one may have found the first attempt's domain, now destroyed.
+        ready.cancel();
+        ready = marks.watch(name, await marks.domids(), o.timeoutMs);
         r = await run('xl', ['create', '-q', cfgFile]);
       }
       if (r.code !== 0) throw new Error(`xl create ${name}: ${r.out.trim()}`);
