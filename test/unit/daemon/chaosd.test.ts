@@ -15,6 +15,7 @@ import { Chaosd } from '../../../daemon/service.js';
 import { Journal, reconcile, type JournalEntry } from '../../../daemon/journal.js';
 import { checkClasses, type PoolClass } from '../../../daemon/pool.js';
 import { apiHandler } from '../../../daemon/http.js';
+import type { Log } from '../../../toolstack/log.js';
 import { parsePool } from '../../../daemon/options.js';
 import { FakeXen } from '../toolstack/fake-xen.js';
 
@@ -180,9 +181,9 @@ t.test('concurrent creates get unique names and ids; the same name twice at once
 });
 
 /** An API server on a Unix socket in `dir`, and a client for it. */
-async function api(t: Test, d: Chaosd, dir: string, maxBodyBytes = 4096) {
+async function api(t: Test, d: Chaosd, dir: string, maxBodyBytes = 4096, log: Log = pino({ level: 'silent' }) as unknown as Log) {
   const sock = path.join(dir, 'api.sock');
-  const srv = http.createServer(apiHandler(d, pino({ level: 'silent' }), { maxBodyBytes }));
+  const srv = http.createServer(apiHandler(d, log, { maxBodyBytes }));
   await new Promise<void>((r) => srv.listen(sock, r));
   t.teardown(() => new Promise<void>((r) => srv.close(() => r())));
   return (method: string, p: string, body?: string) => new Promise<{ status: number; json: { error?: { code: string; message: string } } & Record<string, unknown> }>((resolve, reject) => {
@@ -195,6 +196,28 @@ async function api(t: Test, d: Chaosd, dir: string, maxBodyBytes = 4096) {
     req.end(body);
   });
 }
+
+t.test('request log lines: at debug every request says it is done, with its id; at info only refusals are written', async (t) => {
+  for (const level of ['debug', 'info'] as const) {
+    const { make, dir } = world(t);
+    const d = make([{ ...SMALL, low: 0, high: 0 }]);
+    await d.start();
+    const lines: Record<string, unknown>[] = [];
+    const sink = { write: (s: string) => { lines.push(JSON.parse(s) as Record<string, unknown>); } };
+    const call = await api(t, d, dir, 4096, pino({ level }, sink) as unknown as Log);
+    t.equal((await call('GET', '/v1/pools')).status, 200);
+    t.equal((await call('GET', '/v1/nowhere')).status, 404);
+    const done = lines.filter((l) => l.msg === 'request done');
+    const refused = lines.filter((l) => l.msg === 'request refused');
+    if (level === 'debug') {
+      t.match(done, [{ req: 1, method: 'GET', path: '/v1/pools', status: 200 }, { req: 2, method: 'GET', path: '/v1/nowhere', status: 404 }], 'debug: one line per request, with its id, method, path and status');
+    } else {
+      t.same(done, [], 'info: no line for a request that succeeded');
+    }
+    t.match(refused, [{ req: 2, path: '/v1/nowhere', status: 404, code: 'REQUEST_INVALID' }], `${level}: the refusal is written with the request's id`);
+    await d.stop();
+  }
+});
 
 t.test('bad requests get a 4xx naming the problem, and change nothing', async (t) => {
   const { xen, make, kernel, dir } = world(t);
