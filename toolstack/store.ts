@@ -18,14 +18,14 @@ export interface DomainRecord {
   restarts?: number[];
 }
 
-/** Writes `file` (mode 0600) in `dir`, making the directory (0700) only when it is missing: not two more system calls at every write. */
-function writeMakingDir(dir: string, file: string, text: string): void {
+/** Runs `op`, which makes an entry in `dir`; makes the directory (0700) and runs it again only when it is missing: not two more system calls at every write. */
+function makingDir(dir: string, op: () => void): void {
   try {
-    fs.writeFileSync(file, text, { mode: 0o600 });
+    op();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(file, text, { mode: 0o600 });
+    op();
   }
 }
 
@@ -51,7 +51,8 @@ export class DomainStore {
   /** Writes to a temporary file and renames it: a crash leaves the old record or the new one, never half of one. */
   put(r: DomainRecord): void {
     const tmp = `${this.file(r.domid)}.${process.pid}.tmp`;
-    writeMakingDir(this.dir, tmp, JSON.stringify(r, null, 2) + '\n');
+    const text = JSON.stringify(r, null, 2) + '\n';
+    makingDir(this.dir, () => fs.writeFileSync(tmp, text, { mode: 0o600 }));
     fs.renameSync(tmp, this.file(r.domid));
     this.link(r.name, r.domid);
   }
@@ -60,16 +61,10 @@ export class DomainStore {
   private link(name: string, domid: number): void {
     const at = path.join(this.names, name);
     try {
-      fs.symlinkSync(String(domid), at);
+      makingDir(this.names, () => fs.symlinkSync(String(domid), at));
       return;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        fs.mkdirSync(this.names, { recursive: true, mode: 0o700 });
-        fs.symlinkSync(String(domid), at);
-        return;
-      }
-      if (code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     // The name was given before (to a domain gone since, or one this record replaces).
     const tmp = path.join(this.names, `.${name}.${process.pid}.tmp`);
