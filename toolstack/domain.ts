@@ -301,7 +301,7 @@ export class Toolstack {
    * (unless the caller checked it already) a name that is bad or in use, is refused before the shell
    * is touched: it is still the caller's. Any later failure destroys the shell.
    */
-  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean; timings?: PhaseTimings } = {}): Promise<DomainRecord> {
+  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean; timings?: PhaseTimings; buildOnCallingThread?: boolean } = {}): Promise<DomainRecord> {
     const { domid } = shell;
     if (!fitsShell(shell.size, cfg)) {
       throw new ChaosError('CONFIG_INVALID', `${cfg.name} (${describeSize(shellSizeOf(cfg))}) does not fit the shell of domain ${domid} (${describeSize(shell.size)})`, { domid });
@@ -325,6 +325,7 @@ export class Toolstack {
         built = await this.d.xen.buildPv({
           domid, kernel: cfg.kernel, ...(cfg.ramdisk ? { ramdisk: cfg.ramdisk } : {}), cmdline: cfg.cmdline, memMiB: cfg.memoryMiB,
           maxVcpus: cfg.maxVcpus, consolePort: shell.consolePort, consoleDomid: 0, storePort: shell.storePort, storeDomid: 0,
+          ...(opts.buildOnCallingThread ? { onCallingThread: true } : {}),
         });
       } catch (err) {
         const e = this.d.wrap(err, domid);

@@ -184,6 +184,10 @@ Napi::Value BuildPv(const Napi::CallbackInfo& info) {
   std::string features;
   Napi::Value f = a.Prop(p, "features");
   if (!f.IsUndefined()) features = a.String(f, "params.features", 1024);
+  // Where the build runs is the caller's choice: libuv's thread pool (the default), or this thread
+  // when the caller has nothing else to do meanwhile and the hop to the pool would cost more.
+  Napi::Value h = a.Prop(p, "onCallingThread");
+  bool here = !h.IsUndefined() && a.Bool(h, "params.onCallingThread");
   if (!a.ok()) return a.Reject();
 
   auto* w = new BuildPvWorker(info.Env(), domid);
@@ -197,7 +201,7 @@ Napi::Value BuildPv(const Napi::CallbackInfo& info) {
   w->consoleDomid = consoleDomid;
   w->storePort = storePort;
   w->storeDomid = storeDomid;
-  return w->Start();
+  return here ? w->StartHere() : w->Start();
 }
 
 }  // namespace

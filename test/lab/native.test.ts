@@ -80,7 +80,9 @@ t.test('buildPv of bytes that are not a kernel fails in xc_dom_parse_image and l
     name: 'NativeError', call: 'xc_dom_parse_image', code: 'ENOEXEC', domid: out.domid,
     message: /^xc_dom_parse_image: Exec format error \(.*no loader found\)$/,
   }, `refused: ${out.build.error.message}`);
-  t.equal(out.stillThere, true, 'the domain is still there after the failed build');
+  t.equal(out.buildHereAtOnce, true, 'a build on the calling thread (onCallingThread) is settled when the call returns');
+  t.match(out.buildHere.error, { name: 'NativeError', call: 'xc_dom_parse_image', code: 'ENOEXEC', domid: out.domid }, 'and fails as the same build on the thread pool does');
+  t.equal(out.stillThere, true, 'the domain is still there after the failed builds');
   t.equal(out.destroy, 'ok');
   t.equal(out.gone, true, 'and gone once destroyed');
 });

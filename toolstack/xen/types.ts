@@ -67,6 +67,12 @@ export interface BuildPvParams {
   storeDomid: number;
   /** Feature string for xc_dom_allocate, usually empty. */
   features?: string;
+  /**
+   * Run the build on the calling (JS) thread instead of libuv's thread pool: the promise is settled
+   * when the call returns, and the caller's event loop waits for the whole build. For a caller with
+   * nothing else to do meanwhile, to whom the hop to the pool and back costs more than it saves.
+   */
+  onCallingThread?: boolean;
 }
 
 export interface BuildPvResult {

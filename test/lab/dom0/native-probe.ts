@@ -169,10 +169,14 @@ async function badKernel(name: string): Promise<void> {
   try {
     const consolePort = await xen.evtchnAllocUnbound(domid, 0);
     const storePort = await xen.evtchnAllocUnbound(domid, 0);
-    await step('build', () => xen.buildPv({
+    const params = {
       domid, kernel: Buffer.from('#!/bin/sh\necho this is not a kernel\n'), cmdline: '', memMiB: 4, maxVcpus: 1,
       consolePort, consoleDomid: 0, storePort, storeDomid: 0,
-    }));
+    };
+    await step('build', () => xen.buildPv(params));
+    // The same build on the JS thread: it fails alike, and its promise is settled when the call returns.
+    out.buildHereAtOnce = await settledAtOnce(() => xen.buildPv({ ...params, onCallingThread: true }));
+    await step('buildHere', () => xen.buildPv({ ...params, onCallingThread: true }));
     out.stillThere = !!(await info(domid));
   } finally {
     await destroy(domid);

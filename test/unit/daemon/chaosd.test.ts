@@ -78,6 +78,31 @@ t.test('pools fill to their high watermark; a create takes a shell, is named the
   await d.stop();
 });
 
+t.test('a lone finish of a small guest builds on chaosd\'s thread; a large guest, or a second finish at once, builds off it', async (t) => {
+  const { xen, make, cfg } = world(t);
+  const d = make();
+  await d.start();
+  await d.pools.settled();
+  const since = () => { const n = xen.buildsOnCallingThread.length; return () => xen.buildsOnCallingThread.slice(n); };
+  let builds = since();
+  await d.create(cfg('lone'));
+  t.same(builds(), [true], 'a lone 4 MiB create: the build runs on the calling thread');
+  builds = since();
+  await d.create(cfg('large', { memory: 64 }));
+  t.same(builds(), [false], 'a 64 MiB guest (its memory is populated by the build): on the thread pool');
+  await d.pools.settled();
+  builds = since();
+  let open!: () => void;
+  xen.buildGate = new Promise((r) => { open = r; });
+  const both = Promise.all([d.create(cfg('two-a')), d.create(cfg('two-b'))]);
+  while (xen.buildsOnCallingThread.length < 4) await new Promise((r) => setImmediate(r));
+  open();
+  xen.buildGate = undefined;
+  await both;
+  t.same(builds().sort(), [false, true], 'two at once: the first on the calling thread, the second off it');
+  await d.stop();
+});
+
 t.test('after a create, refills above the low watermark wait for the quiet period; below it they do not', async (t) => {
   const { make, cfg } = world(t);
   const d = make([{ ...SMALL, low: 2, high: 3 }], 0, 300);

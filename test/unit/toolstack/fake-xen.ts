@@ -15,6 +15,10 @@ export class FakeXen implements XenNative {
   introduced = new Set<number>();
   calls: string[] = [];
   freePages = 512 * 256; // 512 MiB
+  /** While set, each buildPv waits for it before it ends (a test holds builds to make them overlap). */
+  buildGate: Promise<void> | undefined;
+  /** For each buildPv, whether its caller asked for it to run on the calling thread. */
+  readonly buildsOnCallingThread: boolean[] = [];
   /** Set to make buildPv fail like a non-ELF kernel. */
   badKernel = false;
   /** Guests answer control/shutdown = "suspend" by suspending (a Linux-like guest); false: they ignore it (noop). */
@@ -80,6 +84,8 @@ export class FakeXen implements XenNative {
   async evtchnAllocUnbound(domid: number): Promise<number> { return ++this.dom(domid, 'xc_evtchn_alloc_unbound').ports; }
   async buildPv(p: BuildPvParams): Promise<BuildPvResult> {
     this.calls.push('buildPv');
+    this.buildsOnCallingThread.push(p.onCallingThread === true);
+    if (this.buildGate) await this.buildGate;
     this.dom(p.domid, 'xc_dom_boot_xen_init');
     if (this.badKernel) throw nativeError('xc_dom_parse_image', 'EINVAL', 22, p.domid);
     this.domains.get(p.domid)!.info.nrPages = p.memMiB * 256;

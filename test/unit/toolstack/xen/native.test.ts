@@ -92,6 +92,7 @@ t.test('bad arguments are refused before any Xen call, with a sentence naming th
     ['empty kernel path', () => xen.buildPv({ ...goodBuild, kernel: '' }), 'TypeError', 'ERR_INVALID_ARG_VALUE', /params\.kernel must not be empty/],
     ['command line too long', () => xen.buildPv({ ...goodBuild, cmdline: 'x'.repeat(1024) }), 'RangeError', 'ERR_OUT_OF_RANGE', /params\.cmdline must be at most 1023 bytes, got 1024/],
     ['NUL in the command line', () => xen.buildPv({ ...goodBuild, cmdline: 'a\0b' }), 'TypeError', 'ERR_INVALID_ARG_VALUE', /params\.cmdline must not contain NUL/],
+    ['onCallingThread not a boolean', () => xen.buildPv({ ...goodBuild, onCallingThread: 1 as unknown as boolean }), 'TypeError', 'ERR_INVALID_ARG_TYPE', /params\.onCallingThread must be a boolean, got 1/],
     ['no memory', () => xen.buildPv({ ...goodBuild, memMiB: 0 }), 'RangeError', 'ERR_OUT_OF_RANGE', /params\.memMiB must be a whole number from 1/],
     ['ops not an array', () => xen.xsBatch({} as unknown as [], true), 'TypeError', 'ERR_INVALID_ARG_TYPE', /xsBatch: ops must be an array, got an object/],
     ['unknown op', () => xen.xsBatch([{ op: 'frob', path: '/a' } as unknown as { op: 'rm'; path: string }], false), 'TypeError', 'ERR_INVALID_ARG_VALUE', /ops\[0\]\.op must be one of read, write/],
