@@ -76,7 +76,10 @@ async function measure(a: BenchArgs): Promise<number> {
   const { scenarios, options } = scenarioOptions(a);
   const memoryMiB = Math.max(4096, ...scenarios.map((s) => s.memoryMiB({ ...options, progress: () => {} })));
   let lab: Lab | undefined, reused = true;
-  const runId = `${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}-${commitId(PROJECT_ROOT)}`;
+  // The commit is read once, at the start: the code measured is what was built then (a file edited
+  // during a long run does not reach the lab's image, and must not mark its samples "-dirty").
+  const commit = commitId(PROJECT_ROOT);
+  const runId = `${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}-${commit}`;
   const dir = path.join(a.results, runId);
   let outcome;
   // Ctrl-C (or SIGTERM): the scenario running stops, what it measured is recorded, the guests it
@@ -93,7 +96,7 @@ async function measure(a: BenchArgs): Promise<number> {
     let target, host;
     if (a.host) {
       target = await localTarget(PROJECT_ROOT);
-      host = await hostProps(target, PROJECT_ROOT);
+      host = await hostProps(target, commit);
     } else {
       lab = new Lab({ stateDir: process.env.LIGHTVM_LAB_STATE_DIR, memoryMiB });
       // The lab's memory is sized for the largest N; a running lab is reused (never stopped) if it has enough.
@@ -104,7 +107,7 @@ async function measure(a: BenchArgs): Promise<number> {
       }
       target = await labTarget(lab, PROJECT_ROOT, a.dom0Project);
       say(`dom0 runs the project from ${target.projectDir} (${target.projectNote})`);
-      host = await hostProps(target, PROJECT_ROOT, up.state.config);
+      host = await hostProps(target, commit, up.state.config);
     }
     const expected = expectedSeconds(a.results, a.full ? 'full' : 'quick');
     const plan = scenarios.map((s) => ({ name: s.name, seconds: expected.get(s.name) ?? s.estimateSeconds?.({ ...options, progress: () => {} }) ?? 60 }));

@@ -8,7 +8,7 @@ import type { Lab, RunOptions } from '../lab/lab.js';
 import type { RunResult } from '../lab/agent/client.js';
 import { DOM0_PROJECT_DIR } from '../lab/image.js';
 import { parseXlInfo } from '../lab/xl.js';
-import { commitId, hostCpu, type HostProps } from './record.js';
+import { hostCpu, type HostProps } from './record.js';
 import type { Target } from './scenario.js';
 
 /** What a bad target looks like to the person running the benchmarks: one sentence, exit 1. */
@@ -123,7 +123,8 @@ export function runLocal(cmd: string | string[], opts: RunOptions = {}): Promise
 }
 
 /** The properties stamped on every sample: what ran, where, on which Xen. */
-export async function hostProps(target: Target & { projectNote?: string }, projectRoot: string, lab?: { dom0MemoryMiB: number; memoryMiB: number }): Promise<HostProps> {
+/** `commit`: the project's commit id as the run started (record.ts's commitId). */
+export async function hostProps(target: Target & { projectNote?: string }, commit: string, lab?: { dom0MemoryMiB: number; memoryMiB: number }): Promise<HostProps> {
   const info = parseXlInfo(await target.sh('xl info'));
   const dom0Mem = lab?.dom0MemoryMiB ?? Number((await target.sh('xl list 0')).split('\n')[1]?.split(/\s+/)[2] ?? 0);
   return {
@@ -133,7 +134,7 @@ export async function hostProps(target: Target & { projectNote?: string }, proje
     xen: info.xen_version ?? `${info.xen_major}.${info.xen_minor}${info.xen_extra}`,
     dom0Kernel: (await target.sh('uname -r')).trim(), dom0MemoryMiB: dom0Mem,
     ...(lab ? { labMemoryMiB: lab.memoryMiB } : {}),
-    commit: commitId(projectRoot), node: process.version,
+    commit, node: process.version,
     ...(target.projectNote ? { dom0Project: `${target.projectDir}: ${target.projectNote}` } : {}),
   };
 }
