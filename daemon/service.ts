@@ -251,7 +251,7 @@ export class Chaosd {
       this.finishing++;
       let rec: DomainRecord;
       try {
-        rec = await finisher.finish(shell, cfg, { paused: opts.paused, nameChecked: true, timings: inWorker, ...(onThread ? { buildOnCallingThread: true } : {}) });
+        rec = await finisher.finish(shell, cfg, { paused: opts.paused, nameChecked: true, timings: inWorker, recordAfterStart: true, ...(onThread ? { buildOnCallingThread: true } : {}) });
       } finally {
         this.finishing--;
       }

@@ -19,11 +19,12 @@ const { ts } = openToolstack({ stateDir, log, devMethod: process.env.LIGHTVM_CHA
 
 const send = (r: WorkerReply) => process.send!(r);
 
+// chaosd journals every create before its finish: the record may be written while the guest boots.
 async function handle(m: WorkerRequest): Promise<void> {
   try {
     const timings: PhaseTimings = {};
     const value = m.op === 'prepare' ? await ts.prepare(m.size, { uuid: m.uuid, ...(m.devMethod === 'noxs' || m.devMethod === 'xenstore' ? { devMethod: m.devMethod } : {}) })
-      : m.op === 'finish' ? await ts.finish(m.shell, m.cfg, { paused: m.paused, nameChecked: true, timings })
+      : m.op === 'finish' ? await ts.finish(m.shell, m.cfg, { paused: m.paused, nameChecked: true, timings, recordAfterStart: true })
       : (await ts.destroyShell({ domid: m.domid, ...(m.devMethod ? { devMethod: m.devMethod } : {}) }), null);
     send({ v: WORKER_PROTOCOL, id: m.id, ok: true, value, ...(m.op === 'finish' ? { timings } : {}) });
   } catch (err) {

@@ -301,7 +301,7 @@ export class Toolstack {
    * (unless the caller checked it already) a name that is bad or in use, is refused before the shell
    * is touched: it is still the caller's. Any later failure destroys the shell.
    */
-  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean; timings?: PhaseTimings; buildOnCallingThread?: boolean } = {}): Promise<DomainRecord> {
+  async finish(shell: Shell, cfg: DomainConfig, opts: { paused?: boolean; nameChecked?: boolean; timings?: PhaseTimings; buildOnCallingThread?: boolean; recordAfterStart?: boolean } = {}): Promise<DomainRecord> {
     const { domid } = shell;
     if (!fitsShell(shell.size, cfg)) {
       throw new ChaosError('CONFIG_INVALID', `${cfg.name} (${describeSize(shellSizeOf(cfg))}) does not fit the shell of domain ${domid} (${describeSize(shell.size)})`, { domid });
@@ -368,7 +368,7 @@ export class Toolstack {
   }
 
   /** The end of every path to a running domain (build or restore): devices, the record, xenstored, unpause. */
-  private async complete(shell: Shell, cfg: DomainConfig, rings: { consoleMfn: number; storeMfn: number }, opts: { paused?: boolean; timings?: PhaseTimings }): Promise<DomainRecord> {
+  private async complete(shell: Shell, cfg: DomainConfig, rings: { consoleMfn: number; storeMfn: number }, opts: { paused?: boolean; timings?: PhaseTimings; recordAfterStart?: boolean }): Promise<DomainRecord> {
     const { domid } = shell;
     const tm = opts.timings ?? {};
     let t = performance.now();
@@ -381,17 +381,29 @@ export class Toolstack {
     const td = performance.now();
     await settleAll([this.d.backend.connect(setup, shell, rings), this.d.backend.addDevices(setup, cfg).then(() => { tm.devices = performance.now() - td; })] as const);
     lap('connect');
+    // A xenstore domain was introduced to xenstored by connect, in the round trip of its nodes; a noxs
+    // domain never meets xenstored: its devices are on its device page, its name in the store.
+    lap('introduce');
     const record: DomainRecord = {
       domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: cfg.devMethod,
       createdAt: new Date().toISOString(), consoleMfn: rings.consoleMfn, consolePort: shell.consolePort,
     };
-    this.d.store.put(record);
-    lap('record');
-    // A xenstore domain was introduced to xenstored by connect, in the round trip of its nodes; a noxs
-    // domain never meets xenstored: its devices are on its device page, its name in the store.
-    lap('introduce');
-    if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
-    lap('unpause');
+    const unpause = async () => {
+      if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
+      lap('unpause');
+    };
+    // The record is dom0's bookkeeping, which the guest never reads. A caller that journals its
+    // creates (chaosd) has it written while the guest boots: a crash between the two leaves a domain
+    // its journal rolls back. Otherwise it is written first, so that no domain runs without one.
+    if (!opts.recordAfterStart) {
+      this.d.store.put(record);
+      lap('record');
+      await unpause();
+    } else {
+      await unpause();
+      this.d.store.put(record);
+      lap('record');
+    }
     return record;
   }
 

@@ -255,3 +255,22 @@ t.test('list and the name check read the names of the domains Xen lists, never a
   await t.rejects(ts.create(cfg({ name: 'one' })), { code: 'NAME_IN_USE' });
   t.equal(directories, 0);
 });
+
+t.test('finish records the domain before it unpauses it, or (recordAfterStart: a journaling caller) after; a record that cannot be written destroys the domain either way', async (t) => {
+  const { xen, ts, store } = setup(t);
+  const recordedAtUnpause = new Map<number, boolean>();
+  const unpause = xen.domainUnpause.bind(xen);
+  xen.domainUnpause = async (domid: number) => { recordedAtUnpause.set(domid, store.get(domid) !== undefined); return unpause(domid); };
+  const first = await ts.finish(await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 }), cfg({ name: 'first' }));
+  t.equal(recordedAtUnpause.get(first.domid), true, 'by default the record exists when the guest starts');
+  const after = await ts.finish(await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 }), cfg({ name: 'after' }), { recordAfterStart: true });
+  t.equal(recordedAtUnpause.get(after.domid), false, 'recordAfterStart: the guest starts first');
+  t.equal(store.get(after.domid)?.name, 'after', 'and the record is written before finish returns');
+  t.equal(xen.domains.get(after.domid)?.info.paused, false);
+  const shell = await ts.prepare({ memoryMiB: 4, maxMemoryMiB: 4, maxVcpus: 1 });
+  const put = store.put.bind(store);
+  store.put = () => { throw new Error('ENOSPC: no space left on device'); };
+  await t.rejects(ts.finish(shell, cfg({ name: 'full' }), { recordAfterStart: true }), /ENOSPC/);
+  store.put = put;
+  t.notOk(xen.domains.has(shell.domid), 'a started domain whose record failed is destroyed');
+});
