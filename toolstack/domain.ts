@@ -388,22 +388,14 @@ export class Toolstack {
       domid, name: cfg.name, uuid: shell.uuid, config: cfg, devMethod: cfg.devMethod,
       createdAt: new Date().toISOString(), consoleMfn: rings.consoleMfn, consolePort: shell.consolePort,
     };
-    const unpause = async () => {
-      if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
-      lap('unpause');
-    };
+    const write = () => { this.d.store.put(record); lap('record'); };
     // The record is dom0's bookkeeping, which the guest never reads. A caller that journals its
     // creates (chaosd) has it written while the guest boots: a crash between the two leaves a domain
     // its journal rolls back. Otherwise it is written first, so that no domain runs without one.
-    if (!opts.recordAfterStart) {
-      this.d.store.put(record);
-      lap('record');
-      await unpause();
-    } else {
-      await unpause();
-      this.d.store.put(record);
-      lap('record');
-    }
+    if (!opts.recordAfterStart) write();
+    if (!opts.paused) await this.call(this.d.xen.domainUnpause(domid), domid);
+    lap('unpause');
+    if (opts.recordAfterStart) write();
     return record;
   }
 
