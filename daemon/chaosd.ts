@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // chaosd: the lightvm daemon - pools of VM shells and the REST API on a Unix socket (and optionally TCP with a token). Exit codes: 0 stopped cleanly, 1 failure, 2 bad usage.
+// First: V8's flags are set before the code below first runs.
+import './v8-flags.js';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';

@@ -1,4 +1,6 @@
 // A chaosd build worker: a child process with its own Xen handles that prepares, finishes and destroys shells on the parent's request (daemon/worker-protocol.ts).
+// First: V8's flags are set before the code below first runs.
+import './v8-flags.js';
 import { pino } from 'pino';
 import { openToolstack } from '../toolstack/index.js';
 import { ChaosError } from '../toolstack/errors.js';
