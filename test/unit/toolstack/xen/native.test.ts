@@ -46,7 +46,8 @@ t.test('calls that need Xen reject with a NativeError of the handle that could n
   const cases: [string, () => Promise<unknown>, string, number | undefined][] = [
     ['version', () => xen.version(), 'xc_interface_open', undefined],
     ['domainPause', () => xen.domainPause(3), 'xc_interface_open', 3],
-    ['domainListChanges', () => xen.domainListChanges(), 'xc_interface_open', undefined],
+    ['domainListChanges', () => xen.domainListChanges(), 'xencall_open', undefined],
+    ['domainGetInfoList', () => xen.domainGetInfoList(0, 64), 'xencall_open', undefined],
     ['buildPv', () => xen.buildPv(goodBuild), 'xc_interface_open', 1],
     ['xsBatch', () => xen.xsBatch([{ op: 'read', path: '/x' }], true), 'xs_open', undefined],
     ['xsWatch', () => xen.xsWatch('/x', 't', () => undefined), 'xs_open', undefined],
