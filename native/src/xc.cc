@@ -326,10 +326,10 @@ struct InfoListArena {
 };
 thread_local InfoListArena tlInfoArena;
 
-// Up to `max` domains from `first` on, into `out` (room for `max`); the count, or -1 with errno set.
-int GetInfoList(uint32_t first, unsigned int max, xc_domaininfo_t* out, XenError* err, const char** failed) {
+// Up to `max` domains from `first` on, into `out` (room for `max`); the count, or -1 with `err` set.
+int GetInfoList(uint32_t first, unsigned int max, xc_domaininfo_t* out, XenError* err) {
   xencall_handle* xcall = XencallHandle(err);
-  if (xcall == nullptr) { *failed = nullptr; return -1; }
+  if (xcall == nullptr) return -1;
   unsigned int done = 0;
   while (done < max) {
     unsigned int want = std::min(max - done, kInfoChunk);
@@ -340,7 +340,7 @@ int GetInfoList(uint32_t first, unsigned int max, xc_domaininfo_t* out, XenError
       if (a.mem != nullptr) xencall_free_buffer_pages(xcall, a.mem, a.pages);
       a.mem = xencall_alloc_buffer_pages(xcall, pages);
       a.pages = a.mem != nullptr ? pages : 0;
-      if (a.mem == nullptr) { *failed = "xencall_alloc_buffer_pages"; return -1; }
+      if (a.mem == nullptr) { err->Set("xencall_alloc_buffer_pages", errno); return -1; }
     }
     auto* sc = static_cast<struct xen_sysctl*>(a.mem);
     auto* list = reinterpret_cast<xc_domaininfo_t*>(static_cast<uint8_t*>(a.mem) + XC_PAGE_SIZE);
@@ -351,7 +351,7 @@ int GetInfoList(uint32_t first, unsigned int max, xc_domaininfo_t* out, XenError
     sc->u.getdomaininfolist.max_domains = want;
     sc->u.getdomaininfolist.buffer.p = list;
     errno = 0;
-    if (xencall1(xcall, __HYPERVISOR_sysctl, reinterpret_cast<uintptr_t>(sc)) < 0) { *failed = "xc_domain_getinfolist"; return -1; }
+    if (xencall1(xcall, __HYPERVISOR_sysctl, reinterpret_cast<uintptr_t>(sc)) < 0) { err->Set("xc_domain_getinfolist", errno); return -1; }
     // Xen never reports more than it was asked for; checked all the same, as the count sizes a copy.
     unsigned int n = std::min(sc->u.getdomaininfolist.num_domains, want);
     memcpy(out + done, list, static_cast<size_t>(n) * sizeof(xc_domaininfo_t));
@@ -379,9 +379,8 @@ class InfoListWorker : public XenWorker {
 
  private:
   void Run() override {
-    const char* failed = nullptr;
-    int n = GetInfoList(first_, static_cast<unsigned int>(infos_.size()), infos_.data(), &err_, &failed);
-    if (n < 0) { if (failed != nullptr) Fail(failed); return; }
+    int n = GetInfoList(first_, static_cast<unsigned int>(infos_.size()), infos_.data(), &err_);
+    if (n < 0) return;
     packed_.assign(static_cast<size_t>(n) * kInfoRecordBytes, 0);
     for (size_t i = 0; i < static_cast<size_t>(n); i++) Pack(infos_[i], packed_.data() + i * kInfoRecordBytes);
   }
@@ -447,9 +446,8 @@ class ListChangesWorker : public XenWorker {
     size_t want = prev_.size() / kIdEntryBytes + kIdPageMin;
     std::vector<xc_domaininfo_t> page(std::min<size_t>(want, kMaxDomid + 1));
     for (uint32_t first = 0; first <= kMaxDomid;) {
-      const char* failed = nullptr;
-      int n = GetInfoList(first, static_cast<unsigned int>(page.size()), page.data(), &err_, &failed);
-      if (n < 0) { if (failed != nullptr) Fail(failed); return; }
+      int n = GetInfoList(first, static_cast<unsigned int>(page.size()), page.data(), &err_);
+      if (n < 0) return;
       for (int i = 0; i < n; i++) {
         uint8_t e[kIdEntryBytes];
         uint32_t domid = page[i].domain;
